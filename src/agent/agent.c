@@ -1,0 +1,694 @@
+/* agent.c - start-up, the exit paths, signals, threads, fork and exec.
+ *
+ * Start-up is in two steps.  ms_init() runs on the first allocation, which
+ * may come before any constructor: it only resolves the real functions,
+ * reserves the region and reads the options.  The constructor (late_init)
+ * runs once libc is fully up: it registers the exit handler, the fork
+ * handlers and the fatal-signal handlers.
+ *
+ * Exit paths, each ending in one leak check (valgrind semantics):
+ *  - exit() or return from main: an on_exit handler registered in the
+ *    constructor, i.e. before the program's own handlers and before ld.so's
+ *    destructor pass, so it runs after all of them, with the exit status;
+ *  - _exit()/_Exit(): interposed;
+ *  - a fatal signal whose action the program left at default: our handler
+ *    reports, then restores the default action and re-raises, so the
+ *    process dies exactly as it would have.
+ * The report runs on a stack of its own (region memory), with the other
+ * threads stopped.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "agent.h"
+
+#include <dlfcn.h>
+#include <elf.h>
+#include <errno.h>
+#include <link.h>
+#include <pthread.h>
+#include <spawn.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+
+struct ms_options ms_opt;
+pid_t ms_pid, ms_ppid;
+int ms_active;
+uintptr_t ms_self_lo, ms_self_hi;
+uintptr_t ms_self_data_lo MS_HIDDEN, ms_self_data_hi MS_HIDDEN;
+char ms_self_path[512];
+int (*ms_real_sigaction)(int, const struct sigaction *, struct sigaction *) MS_HIDDEN;
+struct ms_thread_regs *ms_stw_regs MS_HIDDEN;
+int ms_stw_nregs MS_HIDDEN;
+
+static char saved_preload[4096], saved_options[8192];
+static int (*real_sigprocmask)(int, const sigset_t *, sigset_t *);
+static int (*real_pthread_sigmask)(int, const sigset_t *, sigset_t *);
+static void (*real__exit)(int) __attribute__((noreturn));
+static uintptr_t exit_lo, exit_hi; /* libc's exit(), to find the caller's frame */
+static _Atomic int reporting;
+
+void ms_warn(const char *fmt, ...)
+{
+    char buf[1024];
+    int n = snprintf(buf, sizeof buf, "memsleuth: ");
+    va_list ap;
+    va_start(ap, fmt);
+    n += vsnprintf(buf + n, sizeof buf - (size_t)n - 1, fmt, ap);
+    va_end(ap);
+    if (n > (int)sizeof buf - 2)
+        n = (int)sizeof buf - 2;
+    buf[n++] = '\n';
+    ssize_t w = write(2, buf, (size_t)n);
+    (void)w;
+}
+
+/* ---- options --------------------------------------------------------------- */
+static void read_options(void)
+{
+    ms_options_init(&ms_opt);
+    const char *env = getenv("MEMSLEUTH_OPTIONS");
+    const char *pre = getenv("LD_PRELOAD");
+    if (pre)
+        snprintf(saved_preload, sizeof saved_preload, "%s", pre);
+    if (!env)
+        return;
+    snprintf(saved_options, sizeof saved_options, "%s", env);
+    char buf[8192];
+    snprintf(buf, sizeof buf, "%s", env);
+    for (char *s = buf, *e; s && *s; s = e) {
+        e = strchr(s, MS_OPT_SEP);
+        if (e)
+            *e++ = 0;
+        char err[256];
+        ms_options_parse(&ms_opt, s, err, sizeof err);
+    }
+}
+
+/* our own module: text range (to drop our frames from stacks) and writable
+ * data (not a root), read from our ELF headers in memory */
+static void find_self(void)
+{
+    Dl_info di;
+    if (!dladdr((void *)find_self, &di) || !di.dli_fbase)
+        return;
+    snprintf(ms_self_path, sizeof ms_self_path, "%s", di.dli_fname ? di.dli_fname : "memsleuth");
+    const ElfW(Ehdr) *eh = di.dli_fbase;
+    const ElfW(Phdr) *ph = (const ElfW(Phdr) *)((const char *)eh + eh->e_phoff);
+    uintptr_t bias = (uintptr_t)di.dli_fbase;
+    uintptr_t tlo = UINTPTR_MAX, thi = 0, dlo = UINTPTR_MAX, dhi = 0;
+    for (int i = 0; i < eh->e_phnum; i++) {
+        if (ph[i].p_type != PT_LOAD)
+            continue;
+        uintptr_t lo = bias + ph[i].p_vaddr, hi = lo + ph[i].p_memsz;
+        if (ph[i].p_flags & PF_X) {
+            tlo = lo < tlo ? lo : tlo;
+            thi = hi > thi ? hi : thi;
+        }
+        if (ph[i].p_flags & PF_W) {
+            dlo = lo < dlo ? lo : dlo;
+            dhi = hi > dhi ? hi : dhi;
+        }
+    }
+    ms_self_lo = tlo;
+    ms_self_hi = thi;
+    ms_self_data_lo = dlo & ~(uintptr_t)4095;
+    ms_self_data_hi = (dhi + 4095) & ~(uintptr_t)4095;
+}
+
+void ms_init(void)
+{
+    static _Atomic int state;
+    int expect = 0;
+    if (!atomic_compare_exchange_strong(&state, &expect, 1))
+        return;
+    ms_hooks_resolve();
+    ms_real_sigaction = dlsym(RTLD_NEXT, "sigaction");
+    real_sigprocmask = dlsym(RTLD_NEXT, "sigprocmask");
+    real_pthread_sigmask = dlsym(RTLD_NEXT, "pthread_sigmask");
+    real__exit = dlsym(RTLD_NEXT, "_exit");
+    ms_pid = getpid();
+    ms_ppid = getppid();
+    read_options();
+    find_self();
+    if (ms_region_init() < 0 || ms_table_init() < 0) {
+        ms_warn("cannot reserve memory for its bookkeeping; the program runs untraced");
+        return;
+    }
+    ms_active = 1;
+}
+
+/* ---- the report ------------------------------------------------------------ */
+struct report_req {
+    int how, status;
+    struct ms_scan_self self;
+    int result;
+};
+static struct report_req req;
+static ucontext_t report_uc, caller_uc;
+
+static void report_body(void)
+{
+    static struct ms_thread_regs slots[1024];
+    ms_stw_regs = slots;
+    ms_stw_nregs = ms_stop_world(slots, 1024);
+    struct ms_leak_result res;
+    memset(&res, 0, sizeof res);
+    if (ms_leak_check(&req.self, &res) == 0)
+        req.result = ms_report(&res, req.how, req.status);
+    else
+        ms_warn("the leak check could not run (out of memory for its tables)");
+    ms_start_world();
+}
+
+/* count threads: freeres is only safe when no other thread runs */
+static int nthreads(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return 2;
+    char line[256];
+    int n = 2;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "Threads:", 8))
+            n = atoi(line + 8);
+    fclose(f);
+    return n;
+}
+
+/* Returns 1 when errors of the error kinds were found.  `self` says from
+ * where this thread's stack is live. */
+static int run_report(int how, int status, const struct ms_scan_self *self)
+{
+    int expect = 0;
+    if (!ms_active || !atomic_compare_exchange_strong(&reporting, &expect, 1))
+        return 0;
+    if (ms_opt.leak_check == 0 && !ms_opt.track_fds)
+        return 0;
+    if (how != MS_EXIT_SIGNAL && ms_opt.freeres && nthreads() == 1) {
+        void (*fr)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "__libc_freeres");
+        void (*cfr)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "_ZN9__gnu_cxx9__freeresEv");
+        if (cfr)
+            cfr();
+        if (fr)
+            fr();
+    }
+    ms_ts.in_report = 1;
+    req.how = how;
+    req.status = status;
+    req.self = *self;
+    req.result = 0;
+    /* the report runs on a stack of its own: a thread stack may be small,
+     * and a fatal signal may come from a stack overflow */
+    const size_t ssz = 16UL << 20;
+    void *stk = ms_region_alloc(ssz);
+    if (stk && getcontext(&report_uc) == 0) {
+        report_uc.uc_stack.ss_sp = stk;
+        report_uc.uc_stack.ss_size = ssz;
+        report_uc.uc_link = &caller_uc;
+        makecontext(&report_uc, report_body, 0);
+        swapcontext(&caller_uc, &report_uc);
+    } else {
+        report_body();
+    }
+    ms_ts.in_report = 0;
+    ms_active = 0; /* from here on, pass everything through */
+    return req.result;
+}
+
+/* this thread's live stack and callee-saved registers at the caller of the
+ * exit function: unwind past the agent (and past libc's exit() when
+ * lo < hi), so that the dead frames below are not roots */
+static void boundary(struct ms_scan_self *s, uintptr_t lo, uintptr_t hi)
+{
+    unw_context_t ctx;
+    unw_cursor_t cur;
+    memset(s, 0, sizeof *s);
+    s->sp = (uintptr_t)__builtin_frame_address(0);
+    if (unw_getcontext(&ctx) || unw_init_local(&cur, &ctx))
+        return;
+    int found = 0;
+    for (int i = 0; i < 64 && unw_step(&cur) > 0; i++) {
+        unw_word_t ip;
+        unw_get_reg(&cur, UNW_REG_IP, &ip);
+        int in_target = lo < hi ? (ip >= lo && ip < hi) : !(ip >= ms_self_lo && ip < ms_self_hi);
+        if (!in_target)
+            continue;
+        if (lo < hi && unw_step(&cur) <= 0)
+            return;
+        found = 1;
+        break;
+    }
+    if (!found)
+        return;
+    unw_word_t sp;
+    unw_get_reg(&cur, UNW_REG_SP, &sp);
+    s->sp = (uintptr_t)sp;
+    static const int regs[] = { UNW_X86_64_RBX, UNW_X86_64_RBP, UNW_X86_64_R12,
+                                UNW_X86_64_R13, UNW_X86_64_R14, UNW_X86_64_R15 };
+    for (size_t i = 0; i < sizeof regs / sizeof regs[0]; i++) {
+        unw_word_t v;
+        if (unw_get_reg(&cur, regs[i], &v) == 0)
+            s->regs[s->nregs++] = (uintptr_t)v;
+    }
+}
+
+static void exit_handler(int status, void *arg)
+{
+    (void)arg;
+    struct ms_scan_self self;
+    ms_ts.in_report = 1; /* the unwinder may allocate */
+    boundary(&self, exit_lo, exit_hi);
+    ms_ts.in_report = 0;
+    int errors = run_report(MS_EXIT_NORMAL, status, &self);
+    if (errors && ms_opt.error_exitcode) {
+        fflush(NULL);
+        real__exit(ms_opt.error_exitcode);
+    }
+}
+
+static void underscore_exit(int status)
+{
+    struct ms_scan_self self;
+    ms_ts.in_report = 1;
+    boundary(&self, 0, 0);
+    ms_ts.in_report = 0;
+    int errors = run_report(MS_EXIT_UNDERSCORE, status, &self);
+    if (!real__exit)
+        syscall(SYS_exit_group, status);
+    real__exit(errors && ms_opt.error_exitcode ? ms_opt.error_exitcode : status);
+}
+
+__attribute__((visibility("default"), noreturn)) void _exit(int status)
+{
+    underscore_exit(status);
+    __builtin_unreachable();
+}
+
+__attribute__((visibility("default"), noreturn)) void _Exit(int status)
+{
+    underscore_exit(status);
+    __builtin_unreachable();
+}
+
+/* ---- fatal signals ------------------------------------------------------------ */
+static const int fatal_sigs[] = { SIGHUP, SIGINT, SIGQUIT, SIGILL, SIGABRT, SIGBUS, SIGFPE,
+                                  SIGSEGV, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM, SIGPIPE,
+                                  SIGXCPU, SIGXFSZ, SIGSYS };
+#define NSIGS 65
+static unsigned char we_own[NSIGS];            /* our handler is installed */
+static struct sigaction prog_view[NSIGS];      /* what the program believes */
+
+static int is_fatal(int sig)
+{
+    for (size_t i = 0; i < sizeof fatal_sigs / sizeof fatal_sigs[0]; i++)
+        if (fatal_sigs[i] == sig)
+            return 1;
+    return 0;
+}
+
+static void die_by(int sig)
+{
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    ms_real_sigaction(sig, &dfl, NULL);
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, sig);
+    real_sigprocmask(SIG_UNBLOCK, &s, NULL);
+    syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), sig);
+    /* a synchronous fault that was not delivered again: return, and the
+     * faulting instruction raises it once more, now at default */
+}
+
+static void fatal_handler(int sig, siginfo_t *si, void *ucv)
+{
+    (void)si;
+    if (ms_ts.in_report || atomic_load(&reporting)) {
+        die_by(sig);
+        return;
+    }
+    const ucontext_t *uc = ucv;
+    struct ms_scan_self self;
+    memset(&self, 0, sizeof self);
+    self.sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP] - 128;
+    for (int k = 0; k < NGREG && k < 24; k++)
+        self.regs[self.nregs++] = (uintptr_t)uc->uc_mcontext.gregs[k];
+    run_report(MS_EXIT_SIGNAL, 128 + sig, &self);
+    die_by(sig);
+}
+
+static void install_fatal(int sig)
+{
+    struct sigaction cur;
+    if (ms_real_sigaction(sig, NULL, &cur) != 0)
+        return;
+    if (cur.sa_handler != SIG_DFL || (cur.sa_flags & SA_SIGINFO))
+        return; /* ignored (nohup) or handled: leave it */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = fatal_handler;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+    sigfillset(&sa.sa_mask);
+    if (ms_real_sigaction(sig, &sa, NULL) == 0) {
+        we_own[sig] = 1;
+        prog_view[sig] = cur;
+    }
+}
+
+__attribute__((visibility("default"))) int sigaction(int sig, const struct sigaction *act,
+                                                     struct sigaction *old)
+{
+    if (!ms_real_sigaction)
+        ms_init();
+    if (!ms_real_sigaction) {
+        errno = ENOSYS;
+        return -1;
+    }
+    if (sig > 0 && sig < NSIGS && is_fatal(sig) && we_own[sig]) {
+        struct sigaction before = prog_view[sig];
+        if (act && (act->sa_handler != SIG_DFL || (act->sa_flags & SA_SIGINFO))) {
+            int r = ms_real_sigaction(sig, act, NULL);
+            if (r != 0)
+                return r;
+            we_own[sig] = 0;
+        } else if (act) {
+            prog_view[sig] = *act;
+        }
+        if (old)
+            *old = before;
+        return 0;
+    }
+    int r = ms_real_sigaction(sig, act, old);
+    if (r == 0 && act && sig > 0 && sig < NSIGS && is_fatal(sig) && act->sa_handler == SIG_DFL &&
+        !(act->sa_flags & SA_SIGINFO) && ms_active)
+        install_fatal(sig);
+    return r;
+}
+
+__attribute__((visibility("default"))) sighandler_t signal(int sig, sighandler_t h)
+{
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = h;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(sig, &sa, &old) != 0)
+        return SIG_ERR;
+    return old.sa_handler;
+}
+
+/* the stop signal must never be blocked, or stopping the world times out */
+static const sigset_t *unblockable(int how, const sigset_t *set, sigset_t *tmp)
+{
+    if (!set || how == SIG_UNBLOCK || !ms_stop_signal || !sigismember(set, ms_stop_signal))
+        return set;
+    *tmp = *set;
+    sigdelset(tmp, ms_stop_signal);
+    return tmp;
+}
+
+__attribute__((visibility("default"))) int sigprocmask(int how, const sigset_t *set, sigset_t *old)
+{
+    if (!real_sigprocmask)
+        ms_init();
+    sigset_t tmp;
+    return real_sigprocmask(how, unblockable(how, set, &tmp), old);
+}
+
+__attribute__((visibility("default"))) int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
+{
+    if (!real_pthread_sigmask)
+        ms_init();
+    sigset_t tmp;
+    return real_pthread_sigmask(how, unblockable(how, set, &tmp), old);
+}
+
+/* ---- threads -------------------------------------------------------------------- */
+static pthread_key_t exit_key;
+static int have_exit_key;
+
+struct start {
+    void *(*fn)(void *);
+    void *arg;
+};
+
+static void thread_gone(void *v)
+{
+    (void)v;
+    ms_threads_note_exit();
+}
+
+static void *start_wrapper(void *p)
+{
+    struct start s = *(struct start *)p;
+    ms_rfree(p);
+    volatile int marker = 0;
+    ms_threads_note_self((uintptr_t)&marker);
+    if (have_exit_key)
+        pthread_setspecific(exit_key, (void *)1);
+    return s.fn(s.arg);
+}
+
+__attribute__((visibility("default"))) int pthread_create(pthread_t *t, const pthread_attr_t *a,
+                                                          void *(*fn)(void *), void *arg)
+{
+    static int (*real)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+    if (!real)
+        real = dlsym(RTLD_NEXT, "pthread_create");
+    if (!real)
+        return EAGAIN;
+    struct start *s = ms_active ? ms_rmalloc(sizeof *s) : NULL;
+    if (!s)
+        return real(t, a, fn, arg);
+    s->fn = fn;
+    s->arg = arg;
+    int r = real(t, a, start_wrapper, s);
+    if (r != 0)
+        ms_rfree(s);
+    return r;
+}
+
+/* ---- fork and exec ------------------------------------------------------------- */
+void ms_stacks_lock(void) MS_HIDDEN;
+void ms_stacks_unlock(void) MS_HIDDEN;
+static pid_t pid_before_fork;
+
+static void fork_prepare(void)
+{
+    pid_before_fork = getpid();
+    if (ms_active) {
+        ms_stacks_lock();
+        ms_table_lock_all();
+    }
+}
+
+static void fork_parent(void)
+{
+    if (ms_active) {
+        ms_table_unlock_all();
+        ms_stacks_unlock();
+    }
+}
+
+static void fork_child(void)
+{
+    if (ms_active) {
+        ms_table_unlock_all();
+        ms_stacks_unlock();
+    }
+    ms_pid = getpid();
+    ms_ppid = pid_before_fork;
+    ms_threads_after_fork_child();
+    ms_errors_reset();
+    atomic_store(&reporting, 0);
+}
+
+__attribute__((visibility("default"))) pid_t vfork(void)
+{
+    /* the child of vfork shares our memory: run it as a fork (POSIX allows
+     * it; valgrind does the same), so the agent's state stays consistent */
+    return fork();
+}
+
+/* a copy of envp with LD_PRELOAD and MEMSLEUTH_OPTIONS as we were started */
+static char **fix_env(char *const envp[], char **buf, size_t cap, char *pre, char *opt)
+{
+    size_t n = 0, i;
+    int have_pre = 0, have_opt = 0;
+    if (!saved_preload[0])
+        return (char **)envp;
+    for (i = 0; envp && envp[i]; i++) {
+        if (!strncmp(envp[i], "LD_PRELOAD=", 11) && strstr(envp[i], ms_self_path))
+            have_pre = 1;
+        if (!strncmp(envp[i], "MEMSLEUTH_OPTIONS=", 18))
+            have_opt = 1;
+    }
+    if (have_pre && (have_opt || !saved_options[0]))
+        return (char **)envp;
+    for (i = 0; envp && envp[i] && n + 3 < cap; i++) {
+        if (!have_pre && !strncmp(envp[i], "LD_PRELOAD=", 11))
+            continue;
+        buf[n++] = envp[i];
+    }
+    if (!have_pre) {
+        snprintf(pre, 4200, "LD_PRELOAD=%s", saved_preload);
+        buf[n++] = pre;
+    }
+    if (!have_opt && saved_options[0]) {
+        snprintf(opt, 8300, "MEMSLEUTH_OPTIONS=%s", saved_options);
+        buf[n++] = opt;
+    }
+    buf[n] = NULL;
+    return buf;
+}
+
+#define ENV_CAP 4096
+#define WITH_ENV(envp, fixed)                       \
+    char *envbuf_[ENV_CAP];                         \
+    char pre_[4200], opt_[8300];                    \
+    char **fixed = fix_env(envp, envbuf_, ENV_CAP, pre_, opt_)
+
+__attribute__((visibility("default"))) int execve(const char *path, char *const argv[], char *const envp[])
+{
+    static int (*real)(const char *, char *const[], char *const[]);
+    if (!real)
+        real = dlsym(RTLD_NEXT, "execve");
+    WITH_ENV(envp, env);
+    return real(path, argv, env);
+}
+
+__attribute__((visibility("default"))) int execv(const char *path, char *const argv[])
+{
+    return execve(path, argv, environ);
+}
+
+__attribute__((visibility("default"))) int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+    static int (*real)(const char *, char *const[], char *const[]);
+    if (!real)
+        real = dlsym(RTLD_NEXT, "execvpe");
+    WITH_ENV(envp, env);
+    return real(file, argv, env);
+}
+
+__attribute__((visibility("default"))) int execvp(const char *file, char *const argv[])
+{
+    return execvpe(file, argv, environ);
+}
+
+__attribute__((visibility("default"))) int fexecve(int fd, char *const argv[], char *const envp[])
+{
+    static int (*real)(int, char *const[], char *const[]);
+    if (!real)
+        real = dlsym(RTLD_NEXT, "fexecve");
+    WITH_ENV(envp, env);
+    return real(fd, argv, env);
+}
+
+__attribute__((visibility("default"))) int posix_spawn(pid_t *pid, const char *path,
+                                                       const posix_spawn_file_actions_t *fa,
+                                                       const posix_spawnattr_t *at, char *const argv[],
+                                                       char *const envp[])
+{
+    static int (*real)(pid_t *, const char *, const posix_spawn_file_actions_t *,
+                       const posix_spawnattr_t *, char *const[], char *const[]);
+    if (!real)
+        real = dlsym(RTLD_NEXT, "posix_spawn");
+    WITH_ENV(envp, env);
+    return real(pid, path, fa, at, argv, env);
+}
+
+__attribute__((visibility("default"))) int posix_spawnp(pid_t *pid, const char *file,
+                                                        const posix_spawn_file_actions_t *fa,
+                                                        const posix_spawnattr_t *at, char *const argv[],
+                                                        char *const envp[])
+{
+    static int (*real)(pid_t *, const char *, const posix_spawn_file_actions_t *,
+                       const posix_spawnattr_t *, char *const[], char *const[]);
+    if (!real)
+        real = dlsym(RTLD_NEXT, "posix_spawnp");
+    WITH_ENV(envp, env);
+    return real(pid, file, fa, at, argv, env);
+}
+
+/* ---- dlclose: remember the modules, their code may be in a stack ---------------- */
+struct ms_modrec {
+    char path[512];
+    uintptr_t bias, lo, hi;
+};
+struct ms_modrec *ms_mod_history MS_HIDDEN;
+int ms_mod_history_n MS_HIDDEN;
+#define MOD_HISTORY_CAP 2048
+
+static int note_module(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    (void)data;
+    if (!info->dlpi_name || !info->dlpi_name[0])
+        return 0;
+    uintptr_t lo = UINTPTR_MAX, hi = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        if (info->dlpi_phdr[i].p_type != PT_LOAD)
+            continue;
+        uintptr_t a = info->dlpi_addr + info->dlpi_phdr[i].p_vaddr;
+        lo = a < lo ? a : lo;
+        hi = a + info->dlpi_phdr[i].p_memsz > hi ? a + info->dlpi_phdr[i].p_memsz : hi;
+    }
+    for (int i = 0; i < ms_mod_history_n; i++)
+        if (ms_mod_history[i].bias == info->dlpi_addr && !strcmp(ms_mod_history[i].path, info->dlpi_name))
+            return 0;
+    if (ms_mod_history_n < MOD_HISTORY_CAP) {
+        struct ms_modrec *m = &ms_mod_history[ms_mod_history_n++];
+        snprintf(m->path, sizeof m->path, "%s", info->dlpi_name);
+        m->bias = info->dlpi_addr;
+        m->lo = lo;
+        m->hi = hi;
+    }
+    return 0;
+}
+
+__attribute__((visibility("default"))) int dlclose(void *h)
+{
+    static int (*real)(void *);
+    if (!real)
+        real = dlsym(RTLD_NEXT, "dlclose");
+    if (ms_active) {
+        if (!ms_mod_history)
+            ms_mod_history = ms_region_alloc(MOD_HISTORY_CAP * sizeof *ms_mod_history);
+        if (ms_mod_history)
+            dl_iterate_phdr(note_module, NULL);
+    }
+    return real(h);
+}
+
+/* ---- constructor ---------------------------------------------------------------- */
+__attribute__((constructor)) static void late_init(void)
+{
+    ms_init();
+    if (!ms_active)
+        return;
+    ms_stop_signal = SIGRTMAX - 2;
+    void *ex = dlsym(RTLD_NEXT, "exit");
+    Dl_info di;
+    const ElfW(Sym) *sym = NULL;
+    if (ex && dladdr1(ex, &di, (void **)&sym, RTLD_DL_SYMENT) && sym) {
+        exit_lo = (uintptr_t)ex;
+        exit_hi = exit_lo + (sym->st_size ? sym->st_size : 64);
+    }
+    if (pthread_key_create(&exit_key, thread_gone) == 0)
+        have_exit_key = 1;
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+    for (size_t i = 0; i < sizeof fatal_sigs / sizeof fatal_sigs[0]; i++)
+        install_fatal(fatal_sigs[i]);
+    on_exit(exit_handler, NULL);
+}

@@ -1,0 +1,201 @@
+/* agent.h - internals shared by the files of the memsleuth agent.
+ *
+ * The agent is libmemsleuth_agent.so, loaded with LD_PRELOAD by `memsleuth
+ * run`.  Reading order: region.c (the agent's own memory), table.c (live
+ * blocks and interned stacks), hooks.c (the interposed allocation
+ * functions), fdtrack.c, stw.c (threads: registry, stop-the-world),
+ * leakcheck.c (roots, marking, verdicts), report.c (loss records, text and
+ * JSON), agent.c (options, start-up, exit paths, fork and exec).
+ *
+ * Two rules hold everywhere:
+ *  - every byte the agent keeps lives in one reserved region (region.c), so
+ *    the root scan can leave it out with one range check, and nothing the
+ *    agent keeps makes a program block look reachable;
+ *  - code that runs inside an allocation hook never calls malloc and never
+ *    blocks on anything the program could hold.
+ */
+#ifndef MS_AGENT_H
+#define MS_AGENT_H
+
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "../common/options.h"
+
+#define MS_HIDDEN __attribute__((visibility("hidden")))
+#define MS_LIKELY(x) __builtin_expect(!!(x), 1)
+#define MS_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define MS_MAX_FRAMES 256
+
+/* ---- options (agent.c) ---------------------------------------------- */
+enum ms_kind { MS_DEFINITE = 0, MS_INDIRECT = 1, MS_POSSIBLE = 2, MS_REACHABLE = 3 };
+
+extern struct ms_options ms_opt MS_HIDDEN;
+
+/* ---- region.c: the agent's own memory -------------------------------- */
+int ms_region_init(void) MS_HIDDEN;
+void *ms_region_alloc(size_t size) MS_HIDDEN;          /* page granular, zeroed */
+void ms_region_release(void *p, size_t size) MS_HIDDEN; /* returns pages */
+int ms_region_contains(uintptr_t a) MS_HIDDEN;
+void ms_region_bounds(uintptr_t *lo, uintptr_t *hi) MS_HIDDEN;
+/* small-object heap used while reporting (libdw, libunwind, qsort call
+ * malloc then: they get memory from the region, never from the program's
+ * allocator, whose locks a stopped thread may hold) */
+void *ms_rmalloc(size_t n) MS_HIDDEN;
+void *ms_rmemalign(size_t align, size_t n) MS_HIDDEN;
+void ms_rfree(void *p) MS_HIDDEN;
+size_t ms_rsize(const void *p) MS_HIDDEN;
+
+/* ---- table.c: live blocks, stacks, freed history --------------------- */
+enum ms_alloc_kind { MS_AK_MALLOC = 0, MS_AK_NEW = 1, MS_AK_NEW_ARRAY = 2 };
+extern const char *const ms_alloc_fn_names[]; /* by enum ms_alloc_fn */
+enum ms_alloc_fn {
+    MS_FN_MALLOC, MS_FN_CALLOC, MS_FN_REALLOC, MS_FN_REALLOCARRAY,
+    MS_FN_POSIX_MEMALIGN, MS_FN_ALIGNED_ALLOC, MS_FN_MEMALIGN, MS_FN_VALLOC,
+    MS_FN_PVALLOC, MS_FN_NEW, MS_FN_NEW_ARRAY, MS_FN_NEW_NOTHROW,
+    MS_FN_NEW_ARRAY_NOTHROW, MS_FN_NEW_ALIGNED, MS_FN_NEW_ARRAY_ALIGNED,
+    MS_FN__COUNT
+};
+struct ms_block {
+    uintptr_t addr;
+    uint64_t size;
+    uint32_t stack;          /* interned stack id; 0 = unknown */
+    uint8_t kind;            /* enum ms_alloc_kind */
+    uint8_t fn;              /* enum ms_alloc_fn */
+    uint8_t state;           /* leakcheck.c scratch */
+    uint8_t heur;            /* reached through a valgrind heuristic */
+};
+int ms_table_init(void) MS_HIDDEN;
+void ms_table_insert(uintptr_t addr, uint64_t size, uint32_t stack, int kind, int fn) MS_HIDDEN;
+/* removes and returns 1 with *out filled, or 0 when addr is not live */
+int ms_table_remove(uintptr_t addr, struct ms_block *out) MS_HIDDEN;
+int ms_table_lookup(uintptr_t addr, struct ms_block *out) MS_HIDDEN;
+void ms_table_set_kind(uintptr_t addr, int kind, int fn) MS_HIDDEN;
+size_t ms_table_count(void) MS_HIDDEN;
+/* copies every live block into out (capacity cap); returns the count */
+size_t ms_table_snapshot(struct ms_block *out, size_t cap) MS_HIDDEN;
+void ms_table_totals(uint64_t *allocs, uint64_t *frees, uint64_t *bytes) MS_HIDDEN;
+void ms_table_lock_all(void) MS_HIDDEN;
+void ms_table_unlock_all(void) MS_HIDDEN;
+void ms_table_reinit_locks(void) MS_HIDDEN;
+
+uint32_t ms_stack_intern(const uintptr_t *pcs, int n) MS_HIDDEN;
+int ms_stack_get(uint32_t id, const uintptr_t **pcs) MS_HIDDEN; /* returns n */
+
+/* a bounded memory of recently freed blocks, for double-free reports */
+void ms_freed_remember(uintptr_t addr, uint64_t size, uint32_t alloc_stack, uint32_t free_stack) MS_HIDDEN;
+int ms_freed_lookup(uintptr_t addr, uint64_t *size, uint32_t *alloc_stack, uint32_t *free_stack) MS_HIDDEN;
+void ms_freed_forget(uintptr_t addr) MS_HIDDEN;
+
+/* ---- hooks.c --------------------------------------------------------- */
+struct ms_real {
+    void *(*malloc)(size_t);
+    void (*free)(void *);
+    void *(*calloc)(size_t, size_t);
+    void *(*realloc)(void *, size_t);
+    void *(*memalign)(size_t, size_t);
+    int (*posix_memalign)(void **, size_t, size_t);
+    void *(*aligned_alloc)(size_t, size_t);
+    void *(*valloc)(size_t);
+    void *(*pvalloc)(size_t);
+    size_t (*malloc_usable_size)(void *);
+};
+extern struct ms_real ms_real MS_HIDDEN;
+extern int ms_glibc_malloc MS_HIDDEN; /* the real allocator is glibc's */
+void ms_hooks_resolve(void) MS_HIDDEN;
+/* capture the caller's stack (agent frames dropped) and intern it */
+uint32_t ms_capture_stack(void) MS_HIDDEN;
+
+/* per-thread state; initial-exec TLS so reaching it never allocates */
+struct ms_tstate {
+    int busy;                /* inside a hook's critical section */
+    int park_pending;        /* stop-the-world asked while busy */
+    int in_report;           /* this thread runs the report */
+    int npending;            /* allocations deferred by re-entrancy */
+    struct { uintptr_t addr; uint64_t size; int op; int kind; } pending[32];
+};
+extern __thread struct ms_tstate ms_ts MS_HIDDEN;
+void ms_leave_busy(void) MS_HIDDEN;
+
+/* ---- errors recorded by the hooks (report.c prints them) -------------- */
+enum ms_err_kind { MS_ERR_INVALID_FREE = 0, MS_ERR_MISMATCHED_FREE = 1 };
+void ms_error_record(int kind, uint32_t at_stack, uintptr_t addr, int have_block,
+                     uint64_t size, uint32_t alloc_stack, uint32_t free_stack,
+                     int alloc_fn, const char *dealloc_fn) MS_HIDDEN;
+void ms_errors_reset(void) MS_HIDDEN;
+
+/* ---- fdtrack.c ------------------------------------------------------- */
+void ms_fd_opened(int fd) MS_HIDDEN;
+void ms_fd_closed(int fd) MS_HIDDEN;
+uint32_t ms_fd_site(int fd) MS_HIDDEN; /* stack id, 0 = unknown/inherited */
+
+/* ---- stw.c: threads ---------------------------------------------------- */
+struct ms_thread_regs {
+    pid_t tid;
+    uintptr_t sp;
+    uintptr_t regs[24];
+    int nregs;
+    int ok;
+};
+void ms_threads_note_self(uintptr_t stack_marker) MS_HIDDEN;
+void ms_threads_note_exit(void) MS_HIDDEN;
+void ms_threads_after_fork_child(void) MS_HIDDEN;
+/* marker addresses of threads that have exited (their stacks may stay
+ * mapped in glibc's cache: dead memory, not roots) */
+size_t ms_threads_dead_markers(uintptr_t *out, size_t cap) MS_HIDDEN;
+/* stop every other thread; fills regs (cap entries); returns the count */
+int ms_stop_world(struct ms_thread_regs *out, int cap) MS_HIDDEN;
+void ms_start_world(void) MS_HIDDEN;
+void ms_park_self(void) MS_HIDDEN;
+extern int ms_stop_signal MS_HIDDEN;
+int ms_stw_handle_signal(int sig, siginfo_t *si, void *uc) MS_HIDDEN;
+
+/* ---- leakcheck.c -------------------------------------------------------- */
+struct ms_leak_result {
+    struct ms_block *blocks;   /* sorted by address, state = enum ms_kind */
+    size_t nblocks;
+    uint64_t *indirect_bytes;  /* per block: bytes of its clique (definite) */
+    uint64_t *indirect_blocks;
+};
+struct ms_scan_self {
+    uintptr_t sp;              /* lowest live address of this thread's stack */
+    uintptr_t regs[24];
+    int nregs;
+};
+int ms_leak_check(const struct ms_scan_self *self, struct ms_leak_result *res) MS_HIDDEN;
+/* fault-tolerant reads while scanning */
+extern volatile int ms_scan_guard MS_HIDDEN;
+void ms_scan_fault(void) MS_HIDDEN;
+
+/* ---- report.c ---------------------------------------------------------- */
+enum ms_exit_how { MS_EXIT_NORMAL, MS_EXIT_UNDERSCORE, MS_EXIT_SIGNAL };
+/* returns 1 when leaks of the error kinds (or free errors) were found */
+int ms_report(const struct ms_leak_result *res, int how, int status) MS_HIDDEN;
+
+/* ---- util ---------------------------------------------------------------- */
+struct ms_out {
+    int fd;
+    char buf[8192];
+    size_t len;
+    int failed;
+};
+void ms_out_flush(struct ms_out *o) MS_HIDDEN;
+void ms_out_write(struct ms_out *o, const char *s, size_t n) MS_HIDDEN;
+void ms_out_printf(struct ms_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3))) MS_HIDDEN;
+void ms_out_json_str(struct ms_out *o, const char *s) MS_HIDDEN;
+/* one line on stderr, prefixed "memsleuth: " */
+void ms_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2))) MS_HIDDEN;
+char *ms_fmt_commas(char *buf, uint64_t v) MS_HIDDEN; /* buf >= 32 */
+void ms_expand_path(char *out, size_t cap, const char *pattern) MS_HIDDEN;
+
+extern pid_t ms_pid MS_HIDDEN;       /* this process (refreshed after fork) */
+extern pid_t ms_ppid MS_HIDDEN;
+extern int ms_active MS_HIDDEN;      /* tracking on */
+extern uintptr_t ms_self_lo MS_HIDDEN, ms_self_hi MS_HIDDEN; /* agent text */
+extern char ms_self_path[512] MS_HIDDEN;
+void ms_init(void) MS_HIDDEN;
+
+#endif

@@ -1,0 +1,523 @@
+/* hooks.c - the interposed allocation functions.
+ *
+ * Every entry point follows one pattern:
+ *   1. before the real functions are known (dlsym itself allocates), serve
+ *      from a static bootstrap buffer;
+ *   2. on the reporting thread, serve from the agent's region (region.c);
+ *   3. when tracking is off, pass straight through;
+ *   4. when re-entered (a signal handler that allocates, interrupting this
+ *      thread inside a hook), do the real call and defer the bookkeeping to
+ *      the interrupted hook, which drains it before it returns;
+ *   5. otherwise call the real function, then record or check the block.
+ * errno is what the real function left; the agent's own work never shows.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "agent.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <malloc.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+
+struct ms_real ms_real;
+int ms_glibc_malloc;
+__thread struct ms_tstate ms_ts __attribute__((tls_model("initial-exec")));
+
+const char *const ms_alloc_fn_names[] = {
+    "malloc", "calloc", "realloc", "reallocarray", "posix_memalign", "aligned_alloc",
+    "memalign", "valloc", "pvalloc", "operator new(unsigned long)",
+    "operator new[](unsigned long)", "operator new(unsigned long, std::nothrow_t const&)",
+    "operator new[](unsigned long, std::nothrow_t const&)",
+    "operator new(unsigned long, std::align_val_t)",
+    "operator new[](unsigned long, std::align_val_t)",
+};
+
+/* ---- bootstrap ---------------------------------------------------------- */
+static char boot_buf[256 * 1024] __attribute__((aligned(64)));
+static _Atomic size_t boot_used;
+static int resolving;
+
+static int in_boot(const void *p)
+{
+    return (const char *)p >= boot_buf && (const char *)p < boot_buf + sizeof boot_buf;
+}
+
+static void *boot_alloc(size_t n, size_t align)
+{
+    if (align < 16)
+        align = 16;
+    for (;;) {
+        size_t old = atomic_load(&boot_used);
+        size_t at = (old + 16 + align - 1) & ~(align - 1); /* 16 bytes for the size */
+        if (at + n > sizeof boot_buf)
+            return NULL;
+        if (atomic_compare_exchange_weak(&boot_used, &old, at + n)) {
+            ((size_t *)(boot_buf + at))[-1] = n;
+            return boot_buf + at;
+        }
+    }
+}
+
+void ms_hooks_resolve(void)
+{
+    if (ms_real.malloc)
+        return;
+    resolving = 1;
+    struct ms_real r;
+    r.malloc = dlsym(RTLD_NEXT, "malloc");
+    r.free = dlsym(RTLD_NEXT, "free");
+    r.calloc = dlsym(RTLD_NEXT, "calloc");
+    r.realloc = dlsym(RTLD_NEXT, "realloc");
+    r.memalign = dlsym(RTLD_NEXT, "memalign");
+    r.posix_memalign = dlsym(RTLD_NEXT, "posix_memalign");
+    r.aligned_alloc = dlsym(RTLD_NEXT, "aligned_alloc");
+    r.valloc = dlsym(RTLD_NEXT, "valloc");
+    r.pvalloc = dlsym(RTLD_NEXT, "pvalloc");
+    r.malloc_usable_size = dlsym(RTLD_NEXT, "malloc_usable_size");
+    Dl_info di;
+    ms_glibc_malloc = r.malloc && dladdr((void *)r.malloc, &di) && di.dli_fname &&
+                      strstr(di.dli_fname, "/libc.so") != NULL;
+    ms_real = r;
+    resolving = 0;
+}
+
+static inline int ready(void)
+{
+    if (MS_UNLIKELY(!ms_real.malloc)) {
+        if (resolving)
+            return 0;
+        ms_init();
+        if (!ms_real.malloc)
+            return 0;
+    }
+    return 1;
+}
+
+/* ---- stack capture ---------------------------------------------------- */
+uint32_t ms_capture_stack(void)
+{
+    uintptr_t buf[MS_MAX_FRAMES];
+    int want = ms_opt.num_callers + 6;
+    if (want > MS_MAX_FRAMES)
+        want = MS_MAX_FRAMES;
+    int n = unw_backtrace((void **)buf, want);
+    /* drop the agent's own frames: the hooks below, and the thread-start
+     * and pthread_create wrappers in the middle of a stack */
+    int keep = 0;
+    for (int i = 0; i < n && keep < ms_opt.num_callers; i++)
+        if (buf[i] < ms_self_lo || buf[i] >= ms_self_hi)
+            buf[keep++] = buf[i];
+    if (keep <= 0)
+        return 0;
+    return ms_stack_intern(buf, keep);
+}
+
+/* ---- re-entrancy: deferred bookkeeping -------------------------------- */
+enum { OP_ALLOC = 1, OP_FREE = 2 };
+
+static void defer(int op, uintptr_t addr, uint64_t size, int kind)
+{
+    int i = ms_ts.npending;
+    if (i >= (int)(sizeof ms_ts.pending / sizeof ms_ts.pending[0]))
+        return; /* lost: at worst one block untracked */
+    ms_ts.pending[i].op = op;
+    ms_ts.pending[i].addr = addr;
+    ms_ts.pending[i].size = size;
+    ms_ts.pending[i].kind = kind;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    ms_ts.npending = i + 1;
+}
+
+void ms_leave_busy(void)
+{
+    while (ms_ts.npending) {
+        int i = 0;
+        uintptr_t addr = ms_ts.pending[i].addr;
+        uint64_t size = ms_ts.pending[i].size;
+        int op = ms_ts.pending[i].op, kind = ms_ts.pending[i].kind;
+        /* shift down; a nested handler may append meanwhile */
+        int n = ms_ts.npending;
+        memmove(&ms_ts.pending[0], &ms_ts.pending[1], (size_t)(n - 1) * sizeof ms_ts.pending[0]);
+        ms_ts.npending = n - 1;
+        if (op == OP_ALLOC)
+            ms_table_insert(addr, size, 0, kind, kind == MS_AK_MALLOC ? MS_FN_MALLOC : MS_FN_NEW);
+        else
+            ms_table_remove(addr, NULL);
+    }
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    ms_ts.busy = 0;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    if (ms_ts.park_pending) {
+        ms_ts.park_pending = 0;
+        ms_park_self();
+    }
+}
+
+static inline void enter_busy(void)
+{
+    ms_ts.busy = 1;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
+/* ---- common paths -------------------------------------------------------- */
+static void record(void *p, size_t size, int kind, int fn)
+{
+    int e = errno;
+    enter_busy();
+    uint32_t st = ms_capture_stack();
+    ms_table_insert((uintptr_t)p, size, st, kind, fn);
+    ms_leave_busy();
+    errno = e;
+}
+
+/* mode of a hook call: 0 track, 1 pass through, 2 report heap, 3 deferred */
+static inline int mode(void)
+{
+    if (MS_UNLIKELY(ms_ts.in_report))
+        return 2;
+    if (MS_UNLIKELY(!ms_active))
+        return 1;
+    if (MS_UNLIKELY(ms_ts.busy))
+        return 3;
+    return 0;
+}
+
+static void *alloc_common(size_t n, size_t align, int kind, int fn, int zero, size_t nmemb)
+{
+    if (!ready()) {
+        size_t total = zero ? nmemb * n : n;
+        if (zero && n && total / n != nmemb)
+            return NULL;
+        return boot_alloc(total, align); /* bootstrap memory is zero */
+    }
+    void *p;
+    int m = mode();
+    if (m == 2) {
+        size_t total = zero ? nmemb * n : n;
+        p = align > 16 ? ms_rmemalign(align, total) : ms_rmalloc(total);
+        if (p && zero)
+            memset(p, 0, total);
+        return p;
+    }
+    size_t size;
+    if (zero) {
+        p = ms_real.calloc(nmemb, n);
+        size = nmemb * n;
+    } else if (align) {
+        if (fn == MS_FN_VALLOC)
+            p = ms_real.valloc(n);
+        else if (fn == MS_FN_PVALLOC)
+            p = ms_real.pvalloc(n);
+        else if (fn == MS_FN_ALIGNED_ALLOC)
+            p = ms_real.aligned_alloc(align, n);
+        else
+            p = ms_real.memalign(align, n);
+        size = n;
+        if (fn == MS_FN_PVALLOC) {
+            long pg = sysconf(_SC_PAGESIZE);
+            size = n ? (n + (size_t)pg - 1) & ~((size_t)pg - 1) : (size_t)pg;
+        }
+    } else {
+        p = ms_real.malloc(n);
+        size = n;
+    }
+    if (!p)
+        return NULL;
+    if (m == 0)
+        record(p, size, kind, fn);
+    else if (m == 3)
+        defer(OP_ALLOC, (uintptr_t)p, size, kind);
+    return p;
+}
+
+static int kind_ok(int block_kind, int dealloc_kind)
+{
+    return block_kind == dealloc_kind;
+}
+
+static const char *dealloc_name(int kind, const char *fn)
+{
+    if (fn)
+        return fn;
+    return kind == MS_AK_MALLOC ? "free" : kind == MS_AK_NEW ? "operator delete(void*)" : "operator delete[](void*)";
+}
+
+/* free, delete, delete[]: check, then release */
+static void free_common(void *p, int kind, const char *fnname)
+{
+    if (!p || in_boot(p))
+        return;
+    if (ms_region_contains((uintptr_t)p)) {
+        ms_rfree(p);
+        return;
+    }
+    if (!ms_real.free) {
+        ms_hooks_resolve();
+        if (!ms_real.free)
+            return;
+    }
+    int m = mode();
+    if (m == 2)
+        return; /* the reporting thread frees only what it got from the region */
+    if (m == 1) {
+        ms_real.free(p);
+        return;
+    }
+    if (m == 3) {
+        defer(OP_FREE, (uintptr_t)p, 0, kind);
+        ms_real.free(p);
+        return;
+    }
+    int e = errno;
+    enter_busy();
+    struct ms_block b;
+    if (ms_table_remove((uintptr_t)p, &b)) {
+        uint32_t st = ms_capture_stack();
+        if (!kind_ok(b.kind, kind))
+            ms_error_record(MS_ERR_MISMATCHED_FREE, st, (uintptr_t)p, 1, b.size, b.stack, 0,
+                            b.fn, dealloc_name(kind, fnname));
+        ms_freed_remember((uintptr_t)p, b.size, b.stack, st);
+        ms_real.free(p);
+    } else {
+        /* never allocated, or already freed: report, keep it from the allocator */
+        uint32_t st = ms_capture_stack();
+        uint64_t size = 0;
+        uint32_t ast = 0, fst = 0;
+        int known = ms_freed_lookup((uintptr_t)p, &size, &ast, &fst);
+        ms_error_record(MS_ERR_INVALID_FREE, st, (uintptr_t)p, known, size, ast, fst, -1,
+                        dealloc_name(kind, fnname));
+    }
+    ms_leave_busy();
+    errno = e;
+}
+
+/* ---- the C allocation API ------------------------------------------------ */
+#define EXPORT __attribute__((visibility("default")))
+
+EXPORT void *malloc(size_t n)
+{
+    return alloc_common(n, 0, MS_AK_MALLOC, MS_FN_MALLOC, 0, 1);
+}
+
+EXPORT void *calloc(size_t nmemb, size_t n)
+{
+    return alloc_common(n, 0, MS_AK_MALLOC, MS_FN_CALLOC, 1, nmemb);
+}
+
+EXPORT void free(void *p)
+{
+    free_common(p, MS_AK_MALLOC, "free");
+}
+
+EXPORT void cfree(void *p)
+{
+    free_common(p, MS_AK_MALLOC, "free");
+}
+
+static void *realloc_common(void *p, size_t n, int fn)
+{
+    if (!p)
+        return alloc_common(n, 0, MS_AK_MALLOC, fn, 0, 1);
+    if (in_boot(p) || ms_region_contains((uintptr_t)p)) {
+        size_t old = in_boot(p) ? ((size_t *)p)[-1] : ms_rsize(p);
+        void *q = alloc_common(n, 0, MS_AK_MALLOC, fn, 0, 1);
+        if (q) {
+            memcpy(q, p, old < n ? old : n);
+            if (!in_boot(p))
+                ms_rfree(p);
+        }
+        return q;
+    }
+    if (!ready())
+        return NULL;
+    int m = mode();
+    if (m == 2)
+        return NULL;
+    if (m == 1)
+        return ms_real.realloc(p, n);
+    if (m == 3) {
+        void *q = ms_real.realloc(p, n);
+        if (q || n == 0)
+            defer(OP_FREE, (uintptr_t)p, 0, MS_AK_MALLOC);
+        if (q)
+            defer(OP_ALLOC, (uintptr_t)q, n, MS_AK_MALLOC);
+        return q;
+    }
+    int e = errno;
+    enter_busy();
+    struct ms_block b;
+    if (!ms_table_lookup((uintptr_t)p, &b)) {
+        uint32_t st = ms_capture_stack();
+        uint64_t size = 0;
+        uint32_t ast = 0, fst = 0;
+        int known = ms_freed_lookup((uintptr_t)p, &size, &ast, &fst);
+        ms_error_record(MS_ERR_INVALID_FREE, st, (uintptr_t)p, known, size, ast, fst, -1, "realloc");
+        ms_leave_busy();
+        errno = e;
+        return NULL;
+    }
+    void *q = ms_real.realloc(p, n);
+    int e2 = errno;
+    if (q || n == 0) {
+        ms_table_remove((uintptr_t)p, NULL);
+        if (q) {
+            uint32_t st = ms_capture_stack();
+            ms_table_insert((uintptr_t)q, n, st, MS_AK_MALLOC, fn);
+        }
+    }
+    ms_leave_busy();
+    errno = q ? e : e2;
+    return q;
+}
+
+EXPORT void *realloc(void *p, size_t n)
+{
+    return realloc_common(p, n, MS_FN_REALLOC);
+}
+
+EXPORT void *reallocarray(void *p, size_t nmemb, size_t n)
+{
+    size_t total;
+    if (__builtin_mul_overflow(nmemb, n, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return realloc_common(p, total, MS_FN_REALLOCARRAY);
+}
+
+EXPORT int posix_memalign(void **out, size_t align, size_t n)
+{
+    if (align < sizeof(void *) || (align & (align - 1)))
+        return EINVAL;
+    int e = errno;
+    void *p = alloc_common(n, align, MS_AK_MALLOC, MS_FN_POSIX_MEMALIGN, 0, 1);
+    if (!p) {
+        errno = e;
+        return ENOMEM;
+    }
+    *out = p;
+    return 0;
+}
+
+EXPORT void *aligned_alloc(size_t align, size_t n)
+{
+    if (align == 0 || (align & (align - 1))) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return alloc_common(n, align, MS_AK_MALLOC, MS_FN_ALIGNED_ALLOC, 0, 1);
+}
+
+EXPORT void *memalign(size_t align, size_t n)
+{
+    return alloc_common(n, align ? align : 1, MS_AK_MALLOC, MS_FN_MEMALIGN, 0, 1);
+}
+
+EXPORT void *valloc(size_t n)
+{
+    return alloc_common(n, 4096, MS_AK_MALLOC, MS_FN_VALLOC, 0, 1);
+}
+
+EXPORT void *pvalloc(size_t n)
+{
+    return alloc_common(n, 4096, MS_AK_MALLOC, MS_FN_PVALLOC, 0, 1);
+}
+
+EXPORT size_t malloc_usable_size(void *p)
+{
+    if (!p)
+        return 0;
+    if (in_boot(p))
+        return ((size_t *)p)[-1];
+    if (ms_region_contains((uintptr_t)p))
+        return ms_rsize(p);
+    if (!ready() || !ms_real.malloc_usable_size)
+        return 0;
+    return ms_real.malloc_usable_size(p);
+}
+
+/* ---- C++ operators (mangled names: this file is C) ------------------------ */
+static void *(*next_new)(size_t);
+static void *(*next_new_array)(size_t);
+
+static void *new_fail(size_t n, int array)
+{
+    /* out of memory: let libstdc++ run the new_handler and throw; its own
+     * malloc call comes back through our malloc, so retag the block */
+    void *(**slot)(size_t) = array ? &next_new_array : &next_new;
+    if (!*slot)
+        *slot = dlsym(RTLD_NEXT, array ? "_Znam" : "_Znwm");
+    if (!*slot)
+        abort();
+    void *p = (*slot)(n);
+    if (p && ms_active)
+        ms_table_set_kind((uintptr_t)p, array ? MS_AK_NEW_ARRAY : MS_AK_NEW,
+                          array ? MS_FN_NEW_ARRAY : MS_FN_NEW);
+    return p;
+}
+
+EXPORT void *_Znwm(size_t n)
+{
+    void *p = alloc_common(n, 0, MS_AK_NEW, MS_FN_NEW, 0, 1);
+    return p ? p : new_fail(n, 0);
+}
+EXPORT void *_Znam(size_t n)
+{
+    void *p = alloc_common(n, 0, MS_AK_NEW_ARRAY, MS_FN_NEW_ARRAY, 0, 1);
+    return p ? p : new_fail(n, 1);
+}
+EXPORT void *_ZnwmRKSt9nothrow_t(size_t n, const void *nt)
+{
+    (void)nt;
+    return alloc_common(n, 0, MS_AK_NEW, MS_FN_NEW_NOTHROW, 0, 1);
+}
+EXPORT void *_ZnamRKSt9nothrow_t(size_t n, const void *nt)
+{
+    (void)nt;
+    return alloc_common(n, 0, MS_AK_NEW_ARRAY, MS_FN_NEW_ARRAY_NOTHROW, 0, 1);
+}
+EXPORT void *_ZnwmSt11align_val_t(size_t n, size_t al)
+{
+    void *p = alloc_common(n, al, MS_AK_NEW, MS_FN_NEW_ALIGNED, 0, 1);
+    return p ? p : new_fail(n, 0);
+}
+EXPORT void *_ZnamSt11align_val_t(size_t n, size_t al)
+{
+    void *p = alloc_common(n, al, MS_AK_NEW_ARRAY, MS_FN_NEW_ARRAY_ALIGNED, 0, 1);
+    return p ? p : new_fail(n, 1);
+}
+EXPORT void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t n, size_t al, const void *nt)
+{
+    (void)nt;
+    return alloc_common(n, al, MS_AK_NEW, MS_FN_NEW_ALIGNED, 0, 1);
+}
+EXPORT void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t n, size_t al, const void *nt)
+{
+    (void)nt;
+    return alloc_common(n, al, MS_AK_NEW_ARRAY, MS_FN_NEW_ARRAY_ALIGNED, 0, 1);
+}
+
+#define DEL(name, kind, label, ...)                                       \
+    EXPORT void name(void *p, ##__VA_ARGS__) { free_common(p, kind, label); }
+#define S __attribute__((unused)) size_t
+#define NT __attribute__((unused)) const void *
+DEL(_ZdlPv, MS_AK_NEW, "operator delete(void*)")
+DEL(_ZdaPv, MS_AK_NEW_ARRAY, "operator delete[](void*)")
+DEL(_ZdlPvm, MS_AK_NEW, "operator delete(void*, unsigned long)", S a)
+DEL(_ZdaPvm, MS_AK_NEW_ARRAY, "operator delete[](void*, unsigned long)", S a)
+DEL(_ZdlPvRKSt9nothrow_t, MS_AK_NEW, "operator delete(void*, std::nothrow_t const&)", NT a)
+DEL(_ZdaPvRKSt9nothrow_t, MS_AK_NEW_ARRAY, "operator delete[](void*, std::nothrow_t const&)", NT a)
+DEL(_ZdlPvSt11align_val_t, MS_AK_NEW, "operator delete(void*, std::align_val_t)", S a)
+DEL(_ZdaPvSt11align_val_t, MS_AK_NEW_ARRAY, "operator delete[](void*, std::align_val_t)", S a)
+DEL(_ZdlPvmSt11align_val_t, MS_AK_NEW, "operator delete(void*, unsigned long, std::align_val_t)", S a, S b)
+DEL(_ZdaPvmSt11align_val_t, MS_AK_NEW_ARRAY, "operator delete[](void*, unsigned long, std::align_val_t)", S a, S b)
+DEL(_ZdlPvSt11align_val_tRKSt9nothrow_t, MS_AK_NEW, "operator delete(void*, std::align_val_t, std::nothrow_t const&)", S a, NT b)
+DEL(_ZdaPvSt11align_val_tRKSt9nothrow_t, MS_AK_NEW_ARRAY, "operator delete[](void*, std::align_val_t, std::nothrow_t const&)", S a, NT b)

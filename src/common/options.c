@@ -1,0 +1,141 @@
+/* options.c - see options.h */
+#include "options.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void ms_options_init(struct ms_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->leak_check = 2;
+    o->show_kinds = (1u << 0) | (1u << 2);
+    o->error_kinds = (1u << 0) | (1u << 2);
+    o->num_callers = 64;
+    o->freeres = 1;
+}
+
+int ms_options_kinds(const char *s, unsigned *out)
+{
+    static const char *names[] = { "definite", "indirect", "possible", "reachable" };
+    if (!strcmp(s, "all")) {
+        *out = 15;
+        return 0;
+    }
+    if (!strcmp(s, "none")) {
+        *out = 0;
+        return 0;
+    }
+    unsigned k = 0;
+    const char *p = s;
+    while (*p) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        int found = 0;
+        for (int i = 0; i < 4; i++)
+            if (strlen(names[i]) == n && !strncmp(p, names[i], n)) {
+                k |= 1u << i;
+                found = 1;
+            }
+        if (!found)
+            return -1;
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    *out = k;
+    return 0;
+}
+
+static int yesno(const char *v, int *out)
+{
+    if (!strcmp(v, "yes")) {
+        *out = 1;
+        return 0;
+    }
+    if (!strcmp(v, "no")) {
+        *out = 0;
+        return 0;
+    }
+    return -1;
+}
+
+static int copy(char *dst, size_t cap, const char *v)
+{
+    if (strlen(v) >= cap || !*v)
+        return -1;
+    strcpy(dst, v);
+    return 0;
+}
+
+int ms_options_parse(struct ms_options *o, const char *arg, char *err, size_t errlen)
+{
+    const char *eq = strchr(arg, '=');
+    if (strncmp(arg, "--", 2) || !eq) {
+        if (!strcmp(arg, "--gen-suppressions")) {
+            o->gen_suppressions = 1;
+            return 1;
+        }
+        return 0;
+    }
+    size_t nl = (size_t)(eq - arg);
+    const char *v = eq + 1;
+    int bad = 0;
+#define IS(name) (nl == strlen(name) && !strncmp(arg, name, nl))
+    if (IS("--leak-check")) {
+        if (!strcmp(v, "no"))
+            o->leak_check = 0;
+        else if (!strcmp(v, "summary"))
+            o->leak_check = 1;
+        else if (!strcmp(v, "full") || !strcmp(v, "yes"))
+            o->leak_check = 2;
+        else
+            bad = 1;
+    } else if (IS("--show-leak-kinds")) {
+        bad = ms_options_kinds(v, &o->show_kinds) < 0;
+    } else if (IS("--errors-for-leak-kinds")) {
+        bad = ms_options_kinds(v, &o->error_kinds) < 0;
+    } else if (IS("--error-exitcode")) {
+        char *end;
+        long n = strtol(v, &end, 10);
+        bad = !*v || *end || n < 0 || n > 255;
+        o->error_exitcode = (int)n;
+    } else if (IS("--track-fds")) {
+        bad = yesno(v, &o->track_fds) < 0;
+    } else if (IS("--num-callers")) {
+        char *end;
+        long n = strtol(v, &end, 10);
+        bad = !*v || *end || n < 1 || n > 250;
+        o->num_callers = (int)n;
+    } else if (IS("--gen-suppressions")) {
+        if (!strcmp(v, "all") || !strcmp(v, "yes"))
+            o->gen_suppressions = 1;
+        else if (!strcmp(v, "no"))
+            o->gen_suppressions = 0;
+        else
+            bad = 1;
+    } else if (IS("--run-libc-freeres") || IS("--run-cxx-freeres")) {
+        bad = yesno(v, &o->freeres) < 0;
+    } else if (IS("--log-file")) {
+        bad = copy(o->log_file, sizeof o->log_file, v);
+    } else if (IS("--json")) {
+        bad = copy(o->json_file, sizeof o->json_file, v);
+    } else if (IS("--suppressions")) {
+        size_t have = strlen(o->supp_files);
+        if (!*v || have + strlen(v) + 2 > sizeof o->supp_files) {
+            bad = 1;
+        } else {
+            if (have)
+                o->supp_files[have++] = '\n';
+            strcpy(o->supp_files + have, v);
+        }
+    } else {
+        return 0;
+    }
+#undef IS
+    if (bad) {
+        snprintf(err, errlen, "bad value '%s' for option %.*s", v, (int)nl, arg);
+        return -1;
+    }
+    return 1;
+}

@@ -1,0 +1,38 @@
+/* options.h - the options of `memsleuth run`, parsed the same way by the
+ * launcher (which validates them and says what is wrong) and by the agent
+ * (which receives them in MEMSLEUTH_OPTIONS, one option per field, fields
+ * separated by MS_OPT_SEP). */
+#ifndef MS_OPTIONS_H
+#define MS_OPTIONS_H
+
+#include <stddef.h>
+
+#define MS_OPT_SEP '\x1f'
+
+struct ms_options {
+    int leak_check;          /* 0 no, 1 summary, 2 full */
+    unsigned show_kinds;     /* bit (1 << kind): 0 definite 1 indirect 2 possible 3 reachable */
+    unsigned error_kinds;    /* kinds that count as errors (--error-exitcode) */
+    int error_exitcode;      /* 0: exit status is the program's */
+    int track_fds;
+    int num_callers;
+    int gen_suppressions;
+    int freeres;             /* let glibc/libstdc++ free their buffers before the scan */
+    char log_file[1024];     /* "" = stderr; %p = pid */
+    char json_file[1024];    /* "" = none; %p = pid */
+    char supp_files[4096];   /* '\n'-separated paths */
+};
+
+/* Fill with the defaults (DESIGN.md: leak-check=full, show definite and
+ * possible, num-callers 64). */
+void ms_options_init(struct ms_options *o);
+
+/* Parse one "--name=value" option.  Returns 1 if it was a run option and was
+ * applied, 0 if the name is not a run option, -1 if the value is bad (err
+ * gets a one-line message). */
+int ms_options_parse(struct ms_options *o, const char *arg, char *err, size_t errlen);
+
+/* Parse a kinds list: "definite,possible", "all", "none". -1 when bad. */
+int ms_options_kinds(const char *s, unsigned *out);
+
+#endif
