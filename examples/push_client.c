@@ -40,6 +40,7 @@
 #define TOTAL_TIMEOUT_MS 20000
 #define SETTLE_MS        1000   /* > the server's PIPE_TIMEOUT_MS (300) */
 #define MAX_USERS        200
+#define USAGE "usage: push_client PORT [USERS=20 (1-200)] [ROUNDS=50]"
 
 struct peer {
     int fd;                     /* -1 while not connected */
@@ -310,7 +311,7 @@ static long arg(int argc, char **argv, int i, long def, long min, long max)
     long v = i < argc ? strtol(argv[i], &end, 10) : def;
 
     if (i < argc && (end == argv[i] || *end || v < min || v > max))
-        fail("usage: push_client PORT [USERS=20 (1..%d)] [ROUNDS=50]", MAX_USERS);
+        fail(USAGE);
     return v;
 }
 
@@ -320,7 +321,7 @@ int main(int argc, char **argv)
     int users, rounds;
 
     if (argc < 2 || argc > 4)
-        fail("usage: push_client PORT [USERS=20] [ROUNDS=50]");
+        fail(USAGE);
     g_port = (unsigned)arg(argc, argv, 1, 0, 1, 65535);
     users = (int)arg(argc, argv, 2, 20, 1, MAX_USERS);
     rounds = (int)arg(argc, argv, 3, 50, 0, 100000);
@@ -342,10 +343,11 @@ int main(int argc, char **argv)
     for (int r = 0; r < rounds; r++) {
         for (int i = 0; i < users; i++) {
             struct peer *p = &g_peers[i];
-            unsigned what = rnd(10);
+            unsigned what;
 
             if (p->gone)
                 continue;
+            what = rnd(10);
             if (i % 5 == 4 && r == rounds / 2) {
                 leave(p);
             } else if (i % 5 == 3 && r % 10 == 9) {
@@ -380,10 +382,12 @@ int main(int argc, char **argv)
 
     printf("push_client: %d users, %d rounds, %lu reconnects, %lu left: "
            "%lu SEND/PUB -> %lu messages (%lu pushed, %lu queued, %lu polled "
-           "back), %lu received; server should have expired %lu\n",
+           "back), %lu received; the server should have expired %lu "
+           "messages and retired %lu sessions\n",
            users, rounds, g_st.reconnects, g_st.left, g_st.sent,
            g_st.delivered + g_st.queued, g_st.delivered, g_st.queued,
-           g_st.polled, g_st.received, g_st.queued - g_st.polled);
+           g_st.polled, g_st.received, g_st.queued - g_st.polled,
+           g_st.reconnects);
     free(g_peers);
     return 0;
 }

@@ -48,7 +48,7 @@
 #define MAX_LINE        1024        /* longest command line, '\n' included */
 #define MAX_NAME        32          /* longest nick or channel name */
 #define MAX_BACKLOG     (1 << 20)   /* unsent output before we drop a client */
-#define PIPE_TIMEOUT_MS 300         /* unpolled messages are dropped after */
+#define PIPE_TIMEOUT_MS 300         /* max wait of an unpolled message */
 #define HT_BUCKETS      256
 #define PUBID_LEN       32          /* hex digits */
 #define SID_LEN         16

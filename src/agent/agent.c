@@ -239,7 +239,9 @@ static void boundary(struct ms_scan_self *s, uintptr_t lo, uintptr_t hi)
     for (int i = 0; i < 64 && unw_step(&cur) > 0; i++) {
         unw_word_t ip;
         unw_get_reg(&cur, UNW_REG_IP, &ip);
-        int in_target = lo < hi ? (ip >= lo && ip < hi) : !(ip >= ms_self_lo && ip < ms_self_hi);
+        /* ip is a return address: the call is at ip - 1 (exit() ends with a
+         * call to a noreturn function, so ip itself may lie past its end) */
+        int in_target = lo < hi ? (ip - 1 >= lo && ip - 1 < hi) : !(ip - 1 >= ms_self_lo && ip - 1 < ms_self_hi);
         if (!in_target)
             continue;
         if (lo < hi && unw_step(&cur) <= 0)
@@ -247,11 +249,16 @@ static void boundary(struct ms_scan_self *s, uintptr_t lo, uintptr_t hi)
         found = 1;
         break;
     }
-    if (!found)
+    if (!found) {
+        if (getenv("MEMSLEUTH_DEBUG"))
+            ms_warn("debug: exit boundary not found; scanning from the current frame");
         return;
+    }
     unw_word_t sp;
     unw_get_reg(&cur, UNW_REG_SP, &sp);
     s->sp = (uintptr_t)sp;
+    if (getenv("MEMSLEUTH_DEBUG"))
+        ms_warn("debug: exit boundary sp=%#lx", (unsigned long)sp);
     static const int regs[] = { UNW_X86_64_RBX, UNW_X86_64_RBP, UNW_X86_64_R12,
                                 UNW_X86_64_R13, UNW_X86_64_R14, UNW_X86_64_R15 };
     for (size_t i = 0; i < sizeof regs / sizeof regs[0]; i++) {

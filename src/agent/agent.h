@@ -115,7 +115,12 @@ struct ms_tstate {
     int park_pending;        /* stop-the-world asked while busy */
     int in_report;           /* this thread runs the report */
     int npending;            /* allocations deferred by re-entrancy */
-    struct { uintptr_t addr; uint64_t size; int op; int kind; } pending[32];
+    struct {
+        uintptr_t addr;
+        uint64_t size;
+        int op, kind, npcs;
+        uintptr_t pcs[40];   /* stack of a deferred allocation, interned later */
+    } pending[8];
 };
 extern __thread struct ms_tstate ms_ts MS_HIDDEN;
 void ms_leave_busy(void) MS_HIDDEN;

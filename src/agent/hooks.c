@@ -132,6 +132,9 @@ static void defer(int op, uintptr_t addr, uint64_t size, int kind)
     ms_ts.pending[i].addr = addr;
     ms_ts.pending[i].size = size;
     ms_ts.pending[i].kind = kind;
+    /* libunwind's local unwinding is signal-safe; interning (which takes a
+     * lock the interrupted hook may hold) waits for the drain */
+    ms_ts.pending[i].npcs = op == OP_ALLOC ? unw_backtrace((void **)ms_ts.pending[i].pcs, 40) : 0;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     ms_ts.npending = i + 1;
 }
@@ -143,12 +146,23 @@ void ms_leave_busy(void)
         uintptr_t addr = ms_ts.pending[i].addr;
         uint64_t size = ms_ts.pending[i].size;
         int op = ms_ts.pending[i].op, kind = ms_ts.pending[i].kind;
+        uint32_t st = 0;
+        if (op == OP_ALLOC) {
+            uintptr_t *pcs = ms_ts.pending[i].pcs;
+            int keep = 0;
+            for (int k = 0; k < ms_ts.pending[i].npcs && keep < ms_opt.num_callers; k++)
+                if (pcs[k] < ms_self_lo || pcs[k] >= ms_self_hi)
+                    pcs[keep++] = pcs[k];
+            st = keep ? ms_stack_intern(pcs, keep) : 0;
+        }
         /* shift down; a nested handler may append meanwhile */
         int n = ms_ts.npending;
         memmove(&ms_ts.pending[0], &ms_ts.pending[1], (size_t)(n - 1) * sizeof ms_ts.pending[0]);
+        /* no stale copy may stay: this TLS is scanned as a root */
+        memset(&ms_ts.pending[n - 1], 0, sizeof ms_ts.pending[0]);
         ms_ts.npending = n - 1;
         if (op == OP_ALLOC)
-            ms_table_insert(addr, size, 0, kind, kind == MS_AK_MALLOC ? MS_FN_MALLOC : MS_FN_NEW);
+            ms_table_insert(addr, size, st, kind, kind == MS_AK_MALLOC ? MS_FN_MALLOC : MS_FN_NEW);
         else
             ms_table_remove(addr, NULL);
     }
@@ -190,7 +204,28 @@ static inline int mode(void)
     return 0;
 }
 
-static void *alloc_common(size_t n, size_t align, int kind, int fn, int zero, size_t nmemb)
+/* After an allocation returns, copies of the new pointer stay in the dead
+ * stack just below the caller (the red zone, scanned as live when a thread
+ * is stopped or dies of a signal) and in scratch registers: the hooks'
+ * own frames put them there, which valgrind's never do.  Overwrite both so
+ * the agent cannot make a lost block look reachable. */
+static __attribute__((noinline)) void scrub(void)
+{
+    char buf[192];
+    explicit_bzero(buf, sizeof buf);
+    __asm__ volatile("xor %%ecx, %%ecx\n\txor %%edx, %%edx\n\txor %%esi, %%esi\n\txor %%edi, %%edi\n\t"
+                     "xor %%r8d, %%r8d\n\txor %%r9d, %%r9d\n\txor %%r10d, %%r10d\n\txor %%r11d, %%r11d"
+                     ::: "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "memory");
+}
+
+#define SCRUBBED(expr)            \
+    do {                          \
+        void *r_ = (expr);        \
+        scrub();                  \
+        return r_;                \
+    } while (0)
+
+static __attribute__((noinline)) void *alloc_common(size_t n, size_t align, int kind, int fn, int zero, size_t nmemb)
 {
     if (!ready()) {
         size_t total = zero ? nmemb * n : n;
@@ -304,12 +339,12 @@ static void free_common(void *p, int kind, const char *fnname)
 
 EXPORT void *malloc(size_t n)
 {
-    return alloc_common(n, 0, MS_AK_MALLOC, MS_FN_MALLOC, 0, 1);
+    SCRUBBED(alloc_common(n, 0, MS_AK_MALLOC, MS_FN_MALLOC, 0, 1));
 }
 
 EXPORT void *calloc(size_t nmemb, size_t n)
 {
-    return alloc_common(n, 0, MS_AK_MALLOC, MS_FN_CALLOC, 1, nmemb);
+    SCRUBBED(alloc_common(n, 0, MS_AK_MALLOC, MS_FN_CALLOC, 1, nmemb));
 }
 
 EXPORT void free(void *p)
@@ -322,7 +357,7 @@ EXPORT void cfree(void *p)
     free_common(p, MS_AK_MALLOC, "free");
 }
 
-static void *realloc_common(void *p, size_t n, int fn)
+static __attribute__((noinline)) void *realloc_common(void *p, size_t n, int fn)
 {
     if (!p)
         return alloc_common(n, 0, MS_AK_MALLOC, fn, 0, 1);
@@ -380,7 +415,7 @@ static void *realloc_common(void *p, size_t n, int fn)
 
 EXPORT void *realloc(void *p, size_t n)
 {
-    return realloc_common(p, n, MS_FN_REALLOC);
+    SCRUBBED(realloc_common(p, n, MS_FN_REALLOC));
 }
 
 EXPORT void *reallocarray(void *p, size_t nmemb, size_t n)
@@ -390,7 +425,7 @@ EXPORT void *reallocarray(void *p, size_t nmemb, size_t n)
         errno = ENOMEM;
         return NULL;
     }
-    return realloc_common(p, total, MS_FN_REALLOCARRAY);
+    SCRUBBED(realloc_common(p, total, MS_FN_REALLOCARRAY));
 }
 
 EXPORT int posix_memalign(void **out, size_t align, size_t n)
@@ -404,6 +439,7 @@ EXPORT int posix_memalign(void **out, size_t align, size_t n)
         return ENOMEM;
     }
     *out = p;
+    scrub();
     return 0;
 }
 
@@ -413,22 +449,22 @@ EXPORT void *aligned_alloc(size_t align, size_t n)
         errno = EINVAL;
         return NULL;
     }
-    return alloc_common(n, align, MS_AK_MALLOC, MS_FN_ALIGNED_ALLOC, 0, 1);
+    SCRUBBED(alloc_common(n, align, MS_AK_MALLOC, MS_FN_ALIGNED_ALLOC, 0, 1));
 }
 
 EXPORT void *memalign(size_t align, size_t n)
 {
-    return alloc_common(n, align ? align : 1, MS_AK_MALLOC, MS_FN_MEMALIGN, 0, 1);
+    SCRUBBED(alloc_common(n, align ? align : 1, MS_AK_MALLOC, MS_FN_MEMALIGN, 0, 1));
 }
 
 EXPORT void *valloc(size_t n)
 {
-    return alloc_common(n, 4096, MS_AK_MALLOC, MS_FN_VALLOC, 0, 1);
+    SCRUBBED(alloc_common(n, 4096, MS_AK_MALLOC, MS_FN_VALLOC, 0, 1));
 }
 
 EXPORT void *pvalloc(size_t n)
 {
-    return alloc_common(n, 4096, MS_AK_MALLOC, MS_FN_PVALLOC, 0, 1);
+    SCRUBBED(alloc_common(n, 4096, MS_AK_MALLOC, MS_FN_PVALLOC, 0, 1));
 }
 
 EXPORT size_t malloc_usable_size(void *p)
@@ -467,42 +503,42 @@ static void *new_fail(size_t n, int array)
 EXPORT void *_Znwm(size_t n)
 {
     void *p = alloc_common(n, 0, MS_AK_NEW, MS_FN_NEW, 0, 1);
-    return p ? p : new_fail(n, 0);
+    SCRUBBED(p ? p : new_fail(n, 0));
 }
 EXPORT void *_Znam(size_t n)
 {
     void *p = alloc_common(n, 0, MS_AK_NEW_ARRAY, MS_FN_NEW_ARRAY, 0, 1);
-    return p ? p : new_fail(n, 1);
+    SCRUBBED(p ? p : new_fail(n, 1));
 }
 EXPORT void *_ZnwmRKSt9nothrow_t(size_t n, const void *nt)
 {
     (void)nt;
-    return alloc_common(n, 0, MS_AK_NEW, MS_FN_NEW_NOTHROW, 0, 1);
+    SCRUBBED(alloc_common(n, 0, MS_AK_NEW, MS_FN_NEW_NOTHROW, 0, 1));
 }
 EXPORT void *_ZnamRKSt9nothrow_t(size_t n, const void *nt)
 {
     (void)nt;
-    return alloc_common(n, 0, MS_AK_NEW_ARRAY, MS_FN_NEW_ARRAY_NOTHROW, 0, 1);
+    SCRUBBED(alloc_common(n, 0, MS_AK_NEW_ARRAY, MS_FN_NEW_ARRAY_NOTHROW, 0, 1));
 }
 EXPORT void *_ZnwmSt11align_val_t(size_t n, size_t al)
 {
     void *p = alloc_common(n, al, MS_AK_NEW, MS_FN_NEW_ALIGNED, 0, 1);
-    return p ? p : new_fail(n, 0);
+    SCRUBBED(p ? p : new_fail(n, 0));
 }
 EXPORT void *_ZnamSt11align_val_t(size_t n, size_t al)
 {
     void *p = alloc_common(n, al, MS_AK_NEW_ARRAY, MS_FN_NEW_ARRAY_ALIGNED, 0, 1);
-    return p ? p : new_fail(n, 1);
+    SCRUBBED(p ? p : new_fail(n, 1));
 }
 EXPORT void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t n, size_t al, const void *nt)
 {
     (void)nt;
-    return alloc_common(n, al, MS_AK_NEW, MS_FN_NEW_ALIGNED, 0, 1);
+    SCRUBBED(alloc_common(n, al, MS_AK_NEW, MS_FN_NEW_ALIGNED, 0, 1));
 }
 EXPORT void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t n, size_t al, const void *nt)
 {
     (void)nt;
-    return alloc_common(n, al, MS_AK_NEW_ARRAY, MS_FN_NEW_ARRAY_ALIGNED, 0, 1);
+    SCRUBBED(alloc_common(n, al, MS_AK_NEW_ARRAY, MS_FN_NEW_ARRAY_ALIGNED, 0, 1));
 }
 
 #define DEL(name, kind, label, ...)                                       \

@@ -166,7 +166,9 @@ int ms_supp_set_num_callers(struct ms_supp_set *set, int n);
  *                     trailing newline, cut to @p errlen - 1 bytes and
  *                     NUL-terminated ("memsleuth: suppressions file 'P' line
  *                     N: ..." for syntax errors, "memsleuth: suppressions
- *                     file 'P': cannot open: <strerror>" for I/O errors).
+ *                     file 'P': cannot open: <strerror>" or "...: read
+ *                     error: <strerror>" for I/O errors, "...: out of
+ *                     memory").
  *                     May be NULL.  Left untouched on success.
  * @param[in]  errlen  Size of @p err (0 writes nothing).
  * @return 0 on success.  -1 on error: cannot open or read the file, syntax
