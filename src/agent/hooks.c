@@ -315,8 +315,11 @@ static void free_common(void *p, int kind, const char *fnname)
     enter_busy();
     struct ms_block b;
     if (ms_table_remove((uintptr_t)p, &b)) {
-        uint32_t st = ms_capture_stack();
-        if (!kind_ok(b.kind, kind))
+        /* the stack of a free costs as much as an allocation's: only kept
+         * when asked (valgrind's --keep-stacktraces) or for an error */
+        int bad = !kind_ok(b.kind, kind);
+        uint32_t st = bad || ms_opt.keep_free_stacks ? ms_capture_stack() : 0;
+        if (bad)
             ms_error_record(MS_ERR_MISMATCHED_FREE, st, (uintptr_t)p, 1, b.size, b.stack, 0,
                             b.fn, dealloc_name(kind, fnname));
         ms_freed_remember((uintptr_t)p, b.size, b.stack, st);

@@ -638,6 +638,8 @@ int ms_report(const struct ms_leak_result *res, int how, int status)
                     print_alloc_fn(o, pfx, "free");
                     resolve_stack(sym, e->free_stack, fr);
                     print_frames(o, pfx, fr, 0);
+                } else {
+                    ms_out_printf(o, "%s    (where it was freed: rerun with --keep-stacktraces=alloc-and-free)\n", pfx);
                 }
                 ms_out_printf(o, "%s  Block was alloc'd at\n", pfx);
             }

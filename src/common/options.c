@@ -116,6 +116,13 @@ int ms_options_parse(struct ms_options *o, const char *arg, char *err, size_t er
             bad = 1;
     } else if (IS("--run-libc-freeres") || IS("--run-cxx-freeres")) {
         bad = yesno(v, &o->freeres) < 0;
+    } else if (IS("--keep-stacktraces")) {
+        if (!strcmp(v, "alloc"))
+            o->keep_free_stacks = 0;
+        else if (!strcmp(v, "alloc-and-free"))
+            o->keep_free_stacks = 1;
+        else
+            bad = 1;
     } else if (IS("--log-file")) {
         bad = copy(o->log_file, sizeof o->log_file, v);
     } else if (IS("--json")) {

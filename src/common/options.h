@@ -18,6 +18,7 @@ struct ms_options {
     int num_callers;
     int gen_suppressions;
     int freeres;             /* let glibc/libstdc++ free their buffers before the scan */
+    int keep_free_stacks;    /* --keep-stacktraces=alloc-and-free: remember where blocks were freed */
     char log_file[1024];     /* "" = stderr; %p = pid */
     char json_file[1024];    /* "" = none; %p = pid */
     char supp_files[4096];   /* '\n'-separated paths */

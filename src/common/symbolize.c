@@ -275,6 +275,17 @@ static const char *demangled(struct ms_sym *s, const char *name)
     return intern(s, name);
 }
 
+/* Display form of a symbol table name: without an ELF symbol version
+   suffix ("shm_open@GLIBC_2.2.5", "memcpy@@GLIBC_2.14"), demangled. */
+static const char *symbol_display_name(struct ms_sym *s, const char *raw)
+{
+    const char *at = strchr(raw, '@');
+    if (at == NULL || at == raw)
+        return demangled(s, raw);
+    const char *base = intern_n(s, raw, (size_t)(at - raw));
+    return base != NULL ? demangled(s, base) : NULL;
+}
+
 /* ------------------------------------------------------------------ */
 /* elfutils callbacks                                                  */
 /* ------------------------------------------------------------------ */
@@ -831,12 +842,35 @@ static int resolve_uncached(struct ms_sym *s, unsigned long pc,
             nscopes = 0;
     }
 
-    int nf = 0;
-    Dwarf_Die *subprog = NULL;
+    /* dwarf_getscopes continues past the innermost inlined instance with
+       the scopes of its *abstract* definition (useful for variable lookup,
+       not here).  When pc is in an inlined instance, take the concrete
+       nesting of the innermost scope instead, as eu-addr2line -i does. */
+    Dwarf_Die *chain = NULL;
+    int nchain = 0;
     for (int i = 0; i < nscopes; i++) {
         int tag = dwarf_tag(&scopes[i]);
+        if (tag == DW_TAG_subprogram)
+            break;
+        if (tag == DW_TAG_inlined_subroutine) {
+            nchain = dwarf_getscopes_die(&scopes[0], &chain);
+            if (nchain <= 0) {
+                free(chain);
+                chain = NULL;
+                nchain = 0;
+            }
+            break;
+        }
+    }
+    Dwarf_Die *sc = nchain > 0 ? chain : scopes;
+    int nsc = nchain > 0 ? nchain : nscopes;
+
+    int nf = 0;
+    Dwarf_Die *subprog = NULL;
+    for (int i = 0; i < nsc; i++) {
+        int tag = dwarf_tag(&sc[i]);
         if (tag == DW_TAG_subprogram) {
-            subprog = &scopes[i];
+            subprog = &sc[i];
             break;
         }
         if (tag != DW_TAG_inlined_subroutine)
@@ -845,28 +879,33 @@ static int resolve_uncached(struct ms_sym *s, unsigned long pc,
             struct ms_sym_frame *f = &fr[nf++];
             *f = base;
             f->inlined = 1;
-            frame_names_from_die(s, &scopes[i], f);
+            frame_names_from_die(s, &sc[i], f);
             frame_set_file(s, f, cur_file, cur_cu);
             f->line = cur_line;
         }
         /* The caller's location is this inline instance's call site. */
         bool have_cu = false;
-        call_site(&scopes[i], &cur_file, &cur_line, &cur_cu_mem, &have_cu);
+        call_site(&sc[i], &cur_file, &cur_line, &cur_cu_mem, &have_cu);
         cur_cu = have_cu ? &cur_cu_mem : NULL;
     }
 
-    /* The real (out-of-line) function. */
+    /* The real (out-of-line) function: display name from DWARF when
+       available (no ".constprop.0"-style clone suffixes, no alias
+       ambiguity), raw name from the symbol table for `mangled` (what
+       valgrind-style suppressions match). */
     struct ms_sym_frame *f = &fr[nf++];
     *f = base;
+    if (subprog != NULL)
+        frame_names_from_die(s, subprog, f);
     if (symname != NULL) {
         f->mangled = intern(s, symname);
-        f->function = demangled(s, symname);
-    } else if (subprog != NULL) {
-        frame_names_from_die(s, subprog, f);
+        if (f->function == NULL)
+            f->function = symbol_display_name(s, symname);
     }
     frame_set_file(s, f, cur_file, cur_cu);
     f->line = cur_line;
 
+    free(chain);
     free(scopes);
     return nf;
 }

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# test.sh - install what is needed, build, run the whole test suite
+# (unit, ASan+UBSan build of the tools, conformance with and without frame
+# pointers, end to end).  Slow soak tests: ctest -L soak.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+"$ROOT/scripts/deps.sh"
+"$ROOT/scripts/build.sh"
+cd "$ROOT/build"
+exec ctest --output-on-failure -j 2 -LE soak
