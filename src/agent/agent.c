@@ -685,6 +685,11 @@ __attribute__((constructor)) static void late_init(void)
     if (!ms_active)
         return;
     ms_stop_signal = SIGRTMAX - 2;
+    /* run libunwind's one-time initialization now, not first inside a hook
+     * where a signal handler could re-enter it */
+    ms_ts.busy = 1;
+    (void)ms_capture_stack();
+    ms_leave_busy();
     void *ex = dlsym(RTLD_NEXT, "exit");
     Dl_info di;
     const ElfW(Sym) *sym = NULL;

@@ -114,6 +114,7 @@ struct ms_tstate {
     int busy;                /* inside a hook's critical section */
     int park_pending;        /* stop-the-world asked while busy */
     int in_report;           /* this thread runs the report */
+    int in_unwind;           /* inside the unwinder: a nested handler must not re-enter it */
     int npending;            /* allocations deferred by re-entrancy */
     struct {
         uintptr_t addr;

@@ -108,7 +108,11 @@ uint32_t ms_capture_stack(void)
     int want = ms_opt.num_callers + 6;
     if (want > MS_MAX_FRAMES)
         want = MS_MAX_FRAMES;
+    ms_ts.in_unwind = 1;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
     int n = unw_backtrace((void **)buf, want);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    ms_ts.in_unwind = 0;
     /* drop the agent's own frames: the hooks below, and the thread-start
      * and pthread_create wrappers in the middle of a stack */
     int keep = 0;
@@ -118,6 +122,25 @@ uint32_t ms_capture_stack(void)
     if (keep <= 0)
         return 0;
     return ms_stack_intern(buf, keep);
+}
+
+/* The cursor-based unwinder keeps its caches under locks that block
+ * signals, so unlike unw_backtrace's per-thread trace cache it may run in a
+ * handler that interrupted an unwind in progress. */
+static int slow_backtrace(uintptr_t *pcs, int max)
+{
+    unw_context_t ctx;
+    unw_cursor_t cur;
+    if (unw_getcontext(&ctx) || unw_init_local(&cur, &ctx))
+        return 0;
+    int n = 0;
+    do {
+        unw_word_t ip;
+        if (unw_get_reg(&cur, UNW_REG_IP, &ip) || !ip)
+            break;
+        pcs[n++] = (uintptr_t)ip;
+    } while (n < max && unw_step(&cur) > 0);
+    return n;
 }
 
 /* ---- re-entrancy: deferred bookkeeping -------------------------------- */
@@ -132,9 +155,15 @@ static void defer(int op, uintptr_t addr, uint64_t size, int kind)
     ms_ts.pending[i].addr = addr;
     ms_ts.pending[i].size = size;
     ms_ts.pending[i].kind = kind;
-    /* libunwind's local unwinding is signal-safe; interning (which takes a
-     * lock the interrupted hook may hold) waits for the drain */
-    ms_ts.pending[i].npcs = op == OP_ALLOC ? unw_backtrace((void **)ms_ts.pending[i].pcs, 40) : 0;
+    /* unw_backtrace is not re-entrant: when the interrupted hook is itself
+     * unwinding, take the slow cursor path.  Interning (which takes a lock the
+     * interrupted hook may hold) waits for the drain */
+    if (op != OP_ALLOC)
+        ms_ts.pending[i].npcs = 0;
+    else if (ms_ts.in_unwind)
+        ms_ts.pending[i].npcs = slow_backtrace(ms_ts.pending[i].pcs, 40);
+    else
+        ms_ts.pending[i].npcs = unw_backtrace((void **)ms_ts.pending[i].pcs, 40);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     ms_ts.npending = i + 1;
 }

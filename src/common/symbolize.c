@@ -12,6 +12,19 @@
  *    (PIE executables and shared objects); for ET_EXEC elfutils forces the
  *    bias to 0 whatever is passed.  (With add_p_vaddr = false, `base` would
  *    be the address of the first PT_LOAD segment instead.)
+ *  - Symbol names come from our own sorted index of the module's symbol
+ *    table (built once per module from dwfl_module_getsym_info), because
+ *    dwfl_module_addrinfo scans the whole table on every call (libc with
+ *    debug symbols: ~0.2 ms per lookup).  Lookup semantics follow
+ *    libdwfl's: closest sized symbol containing pc, else a sizeless label
+ *    in the same code section with no sized symbol ending in between.
+ *  - Source lines: dwfl_module_getsrc (line table row at pc); inline chain:
+ *    dwarf_getscopes at pc, then dwarf_getscopes_die on the innermost scope
+ *    to walk the concrete DW_TAG_inlined_subroutine nesting, each level's
+ *    DW_AT_call_file/DW_AT_call_line giving the caller's position.
+ *  - Separate debug info: build-id directories, then .gnu_debuglink; never
+ *    dwfl_standard_find_debuginfo unless debuginfod is allowed, because in
+ *    libdw 0.188 it dlopen()s libdebuginfod + libcurl into the process.
  *  - Results are cached per pc in an open-addressing hash table; all strings
  *    live in an interned string pool released by ms_sym_free.
  *
@@ -19,13 +32,15 @@
  *        src/common/symbolize.c ; link with -ldw -lelf -ldl.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* dladdr, RTLD_DEFAULT, environ */
+#define _GNU_SOURCE /* dladdr, RTLD_DEFAULT, RTLD_NOLOAD */
 #endif
 #include "symbolize.h"
 
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <dwarf.h>
 #include <elfutils/libdw.h>
+#include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -68,12 +83,14 @@ struct sym_ent {
 };
 
 struct sec_range {
-    GElf_Addr lo, hi;       /* runtime range of an allocated section */
+    GElf_Addr lo, hi;       /* runtime range of a code section */
 };
 
 struct ms_mod {
     const char *path;       /* interned */
     unsigned long bias, lo, hi;
+    const unsigned char *build_id; /* expected build-id (pool), or NULL */
+    size_t build_id_len;
     int state;              /* 0 = not opened yet, 1 = usable, -1 = failed */
     Dwfl *dwfl;
     Dwfl_Module *mod;
@@ -290,50 +307,185 @@ static const char *symbol_display_name(struct ms_sym *s, const char *raw)
 /* elfutils callbacks                                                  */
 /* ------------------------------------------------------------------ */
 
-/* While elfutils looks for files, hide $DEBUGINFOD_URLS (unless allowed) by
-   temporarily pointing its environ slot at an empty assignment: the
-   debuginfod client then returns -ENOSYS without touching the network.
-   No allocation, fully restored afterwards. */
-static char k_empty_urls[] = "DEBUGINFOD_URLS=";
-#define ENV_HIDE_MAX 4
+/* libdw 0.188's dwfl_standard_find_debuginfo() ends with a debuginfod
+   query, and reaching it dlopen()s libdebuginfod (which pulls in libcurl,
+   gnutls and ~25 more libraries, running their constructors) even when
+   $DEBUGINFOD_URLS is unset.  That must not happen inside the traced
+   process, so unless debuginfod is explicitly allowed we use our own
+   lookup: by build-id (dwfl_build_id_find_debuginfo, which only searches
+   the .build-id directories), then by .gnu_debuglink name along the
+   debuginfo path, like elfutils does. */
 
-struct env_hide {
-    char **slot[ENV_HIDE_MAX];
-    char *old[ENV_HIDE_MAX];
-    int n;
-};
+static const char k_default_debuginfo_path[] = ":.debug:/usr/lib/debug";
 
-static void env_hide(struct ms_sym *s, struct env_hide *h)
+static uint32_t g_crc_table[256];
+static bool g_crc_ready;
+
+static uint32_t crc32_update(uint32_t crc, const unsigned char *p, size_t n)
 {
-    h->n = 0;
-    if (s == NULL || s->allow_debuginfod || environ == NULL)
-        return;
-    for (char **e = environ; *e != NULL && h->n < ENV_HIDE_MAX; e++) {
-        if (strncmp(*e, k_empty_urls, sizeof k_empty_urls - 1) == 0) {
-            h->slot[h->n] = e;
-            h->old[h->n] = *e;
-            *e = k_empty_urls;
-            h->n++;
+    if (!g_crc_ready) {
+        for (uint32_t i = 0; i < 256; i++) {
+            uint32_t c = i;
+            for (int k = 0; k < 8; k++)
+                c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+            g_crc_table[i] = c;
         }
+        g_crc_ready = true;
     }
+    crc = ~crc;
+    for (size_t i = 0; i < n; i++)
+        crc = g_crc_table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
+    return ~crc;
 }
 
-static void env_restore(struct env_hide *h)
+/* CRC-32 of the whole file (the .gnu_debuglink checksum). */
+static bool file_crc32(int fd, uint32_t *out)
 {
-    for (int i = h->n - 1; i >= 0; i--)
-        *h->slot[i] = h->old[i];
-    h->n = 0;
+    unsigned char *buf = malloc(65536);
+    if (buf == NULL)
+        return false;
+    uint32_t crc = 0;
+    off_t off = 0;
+    bool ok = true;
+    for (;;) {
+        ssize_t k = pread(fd, buf, 65536, off);
+        if (k < 0) {
+            ok = false;
+            break;
+        }
+        if (k == 0)
+            break;
+        crc = crc32_update(crc, buf, (size_t)k);
+        off += k;
+    }
+    free(buf);
+    *out = crc;
+    return ok;
+}
+
+/* Is the opened candidate the debug file of `mod`?  Same build-id when the
+   module has one, else (if asked) the .gnu_debuglink CRC. */
+static bool debug_candidate_ok(Dwfl_Module *mod, int fd, bool check_crc,
+                               GElf_Word crc)
+{
+    const unsigned char *mbits = NULL;
+    GElf_Addr vaddr = 0;
+    int mlen = dwfl_module_build_id(mod, &mbits, &vaddr);
+    if (mlen > 0) {
+        Elf *e = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+        if (e == NULL)
+            return false;
+        const void *cbits = NULL;
+        ssize_t clen = dwelf_elf_gnu_build_id(e, &cbits);
+        bool ok = clen == mlen && memcmp(cbits, mbits, (size_t)mlen) == 0;
+        elf_end(e);
+        return ok;
+    }
+    if (!check_crc)
+        return true;
+    uint32_t c;
+    return file_crc32(fd, &c) && c == (uint32_t)crc;
+}
+
+/* Try "<dir>/<name>"; on success return its fd and the malloc'ed path. */
+static int try_debug_candidate(Dwfl_Module *mod, const char *dir,
+                               size_t dirlen, const char *name,
+                               const char *main_file, bool check_crc,
+                               GElf_Word crc, char **path_out)
+{
+    size_t nl = strlen(name);
+    char *cand = malloc(dirlen + 1 + nl + 1);
+    if (cand == NULL)
+        return -1;
+    memcpy(cand, dir, dirlen);
+    cand[dirlen] = '/';
+    memcpy(cand + dirlen + 1, name, nl + 1);
+    if (main_file != NULL && strcmp(cand, main_file) == 0) {
+        free(cand);
+        return -1;
+    }
+    int fd = open(cand, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        struct stat st;
+        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+            debug_candidate_ok(mod, fd, check_crc, crc)) {
+            *path_out = cand;
+            return fd;
+        }
+        close(fd);
+    }
+    free(cand);
+    return -1;
+}
+
+/* .gnu_debuglink search along the debuginfo path, for one spelling of the
+   main file's name.  Path elements: "" = the file's directory, relative =
+   a subdirectory of it, absolute = that root + the file's directory; a
+   leading '+' / '-' turns the CRC check on / off. */
+static int find_by_debuglink(Dwfl_Module *mod, const char *debuginfo_path,
+                             const char *file, const char *link,
+                             GElf_Word crc, char **path_out)
+{
+    const char *slash = strrchr(file, '/');
+    const char *fdir = slash ? file : ".";
+    size_t fdirlen = slash ? (size_t)(slash - file) : 1;
+    const char *p = debuginfo_path;
+    bool defcheck = true;
+    if (*p == '+' || *p == '-')
+        defcheck = *p++ == '+';
+    for (;;) {
+        const char *end = strchr(p, ':');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        bool check = defcheck;
+        const char *e = p;
+        size_t elen = len;
+        if (elen > 0 && (*e == '+' || *e == '-')) {
+            check = *e == '+';
+            e++;
+            elen--;
+        }
+        char *dir = malloc(elen + fdirlen + 2);
+        if (dir == NULL)
+            return -1;
+        size_t dl;
+        if (elen == 0) {
+            memcpy(dir, fdir, fdirlen);
+            dl = fdirlen;
+        } else if (e[0] == '/') {
+            memcpy(dir, e, elen);
+            dl = elen;
+            if (fdir[0] == '/') {
+                memcpy(dir + dl, fdir, fdirlen);
+                dl += fdirlen;
+            }
+        } else {
+            memcpy(dir, fdir, fdirlen);
+            dir[fdirlen] = '/';
+            memcpy(dir + fdirlen + 1, e, elen);
+            dl = fdirlen + 1 + elen;
+        }
+        int fd = try_debug_candidate(mod, dir, dl, link, file, check, crc,
+                                     path_out);
+        free(dir);
+        if (fd >= 0)
+            return fd;
+        if (end == NULL)
+            break;
+        p = end + 1;
+    }
+    return -1;
 }
 
 static int cb_find_elf(Dwfl_Module *mod, void **userdata, const char *modname,
                        Dwarf_Addr base, char **file_name, Elf **elfp)
 {
-    struct env_hide h;
-    env_hide(userdata ? (struct ms_sym *)*userdata : NULL, &h);
-    int r = dwfl_build_id_find_elf(mod, userdata, modname, base, file_name,
-                                   elfp);
-    env_restore(&h);
-    return r;
+    /* Modules are always reported with their file, so libdwfl does not ask
+       for it; the build-id search may end in a debuginfod query. */
+    struct ms_sym *s = userdata ? (struct ms_sym *)*userdata : NULL;
+    if (s == NULL || !s->allow_debuginfod)
+        return -1;
+    return dwfl_build_id_find_elf(mod, userdata, modname, base, file_name,
+                                  elfp);
 }
 
 static int cb_find_debuginfo(Dwfl_Module *mod, void **userdata,
@@ -342,13 +494,53 @@ static int cb_find_debuginfo(Dwfl_Module *mod, void **userdata,
                              GElf_Word debuglink_crc,
                              char **debuginfo_file_name)
 {
-    struct env_hide h;
-    env_hide(userdata ? (struct ms_sym *)*userdata : NULL, &h);
-    int r = dwfl_standard_find_debuginfo(mod, userdata, modname, base,
-                                         file_name, debuglink_file,
-                                         debuglink_crc, debuginfo_file_name);
-    env_restore(&h);
-    return r;
+    struct ms_sym *s = userdata ? (struct ms_sym *)*userdata : NULL;
+    if (s != NULL && s->allow_debuginfod)
+        return dwfl_standard_find_debuginfo(mod, userdata, modname, base,
+                                            file_name, debuglink_file,
+                                            debuglink_crc,
+                                            debuginfo_file_name);
+
+    /* 1. /usr/lib/debug/.build-id/xx/yyyy.debug (also dwz alt files). */
+    int fd = dwfl_build_id_find_debuginfo(mod, userdata, modname, base,
+                                          file_name, debuglink_file,
+                                          debuglink_crc, debuginfo_file_name);
+    if (fd >= 0 || file_name == NULL)
+        return fd;
+
+    /* 2. By name (not for dwz alt files: only the main module's lookup
+       comes with a debuglink). */
+    const char *dpath = (s != NULL && s->debuginfo_path != NULL)
+                            ? s->debuginfo_path
+                            : k_default_debuginfo_path;
+    char *local = NULL;
+    const char *link = debuglink_file;
+    if (link == NULL) {
+        /* elfutils also tries "<basename>.debug" */
+        const char *b = strrchr(file_name, '/');
+        b = b ? b + 1 : file_name;
+        size_t bl = strlen(b);
+        local = malloc(bl + sizeof ".debug");
+        if (local == NULL)
+            return -1;
+        memcpy(local, b, bl);
+        memcpy(local + bl, ".debug", sizeof ".debug");
+        link = local;
+    }
+    char *found = NULL;
+    fd = find_by_debuglink(mod, dpath, file_name, link, debuglink_crc,
+                           &found);
+    if (fd < 0) {
+        char *canon = realpath(file_name, NULL);
+        if (canon != NULL && strcmp(canon, file_name) != 0)
+            fd = find_by_debuglink(mod, dpath, canon, link, debuglink_crc,
+                                   &found);
+        free(canon);
+    }
+    free(local);
+    if (fd >= 0)
+        *debuginfo_file_name = found;
+    return fd;
 }
 
 /* ------------------------------------------------------------------ */
@@ -360,6 +552,7 @@ struct ms_sym *ms_sym_new(void)
     struct ms_sym *s = calloc(1, sizeof *s);
     if (s == NULL)
         return NULL;
+    elf_version(EV_CURRENT);
     s->callbacks.find_elf = cb_find_elf;
     s->callbacks.find_debuginfo = cb_find_debuginfo;
     s->callbacks.section_address = dwfl_offline_section_address;
@@ -422,10 +615,13 @@ void ms_sym_set_debuginfod(struct ms_sym *s, int enable)
         s->allow_debuginfod = enable != 0;
 }
 
-int ms_sym_add_module(struct ms_sym *s, const char *path, unsigned long bias,
-                      unsigned long lo, unsigned long hi)
+int ms_sym_add_module_build_id(struct ms_sym *s, const char *path,
+                               unsigned long bias, unsigned long lo,
+                               unsigned long hi, const void *build_id,
+                               size_t build_id_len)
 {
-    if (s == NULL || path == NULL || hi <= lo)
+    if (s == NULL || path == NULL || hi <= lo ||
+        (build_id == NULL && build_id_len != 0))
         return -1;
     if (s->nmods == s->capmods) {
         size_t ncap = s->capmods ? s->capmods * 2 : 16;
@@ -438,16 +634,31 @@ int ms_sym_add_module(struct ms_sym *s, const char *path, unsigned long bias,
     const char *p = intern(s, path);
     if (p == NULL)
         return -1;
+    unsigned char *id = NULL;
+    if (build_id_len != 0) {
+        id = (unsigned char *)pool_alloc(s, build_id_len);
+        if (id == NULL)
+            return -1;
+        memcpy(id, build_id, build_id_len);
+    }
     struct ms_mod *m = &s->mods[s->nmods++];
     memset(m, 0, sizeof *m);
     m->path = p;
     m->bias = bias;
     m->lo = lo;
     m->hi = hi;
+    m->build_id = id;
+    m->build_id_len = build_id_len;
     /* A new module may shadow pcs already resolved: drop the cache. */
     if (s->cache_count != 0)
         cache_clear(s);
     return 0;
+}
+
+int ms_sym_add_module(struct ms_sym *s, const char *path, unsigned long bias,
+                      unsigned long lo, unsigned long hi)
+{
+    return ms_sym_add_module_build_id(s, path, bias, lo, hi, NULL, 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -464,32 +675,107 @@ static struct ms_mod *find_module(struct ms_sym *s, unsigned long pc)
     return NULL;
 }
 
-static bool open_module(struct ms_sym *s, struct ms_mod *m)
+/* Report `file` as the ELF image of module `m` in a new Dwfl session.
+   With an expected build-id, a file with another (or no) build-id is
+   refused.  Returns the module, or NULL. */
+static Dwfl_Module *report_file(struct ms_sym *s, struct ms_mod *m,
+                                const char *file, Dwfl **dwflp)
 {
-    if (m->state != 0)
-        return m->state > 0;
-    m->state = -1;
-
     /* Only regular files: opening a FIFO or a device could block. */
     struct stat st;
-    if (stat(m->path, &st) != 0 || !S_ISREG(st.st_mode))
-        return false;
-
+    if (stat(file, &st) != 0 || !S_ISREG(st.st_mode))
+        return NULL;
     Dwfl *d = dwfl_begin(&s->callbacks);
     if (d == NULL)
-        return false;
+        return NULL;
     dwfl_report_begin(d);
     /* add_p_vaddr = true: `base` is the load bias (ignored for ET_EXEC). */
-    Dwfl_Module *mod = dwfl_report_elf(d, m->path, m->path, -1,
+    Dwfl_Module *mod = dwfl_report_elf(d, m->path, file, -1,
                                        (GElf_Addr)m->bias, true);
     if (mod == NULL || dwfl_report_end(d, NULL, NULL) != 0) {
         dwfl_end(d);
-        return false;
+        return NULL;
+    }
+    if (m->build_id_len != 0) {
+        const unsigned char *bits = NULL;
+        GElf_Addr vaddr = 0;
+        int n = dwfl_module_build_id(mod, &bits, &vaddr);
+        if (n <= 0 || (size_t)n != m->build_id_len ||
+            memcmp(bits, m->build_id, m->build_id_len) != 0) {
+            dwfl_end(d);
+            return NULL;
+        }
     }
     void **ud = NULL;
     if (dwfl_module_info(mod, &ud, NULL, NULL, NULL, NULL, NULL, NULL) !=
             NULL && ud != NULL)
         *ud = s;
+    *dwflp = d;
+    return mod;
+}
+
+/* Module file missing or of another build: with a known build-id, use the
+   separate debug file "<root>/.build-id/xx/yyyy.debug" (it keeps program
+   headers, symbol table and DWARF) for each absolute root of the
+   debuginfo path. */
+static Dwfl_Module *report_by_build_id(struct ms_sym *s, struct ms_mod *m,
+                                       Dwfl **dwflp)
+{
+    if (m->build_id_len < 2)
+        return NULL;
+    const char *p = s->debuginfo_path ? s->debuginfo_path
+                                      : k_default_debuginfo_path;
+    if (*p == '+' || *p == '-')
+        p++;
+    size_t hexlen = m->build_id_len * 2;
+    for (;;) {
+        const char *end = strchr(p, ':');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *e = p;
+        if (len > 0 && (*e == '+' || *e == '-')) {
+            e++;
+            len--;
+        }
+        if (len > 0 && e[0] == '/') {
+            /* root + "/.build-id/" + xx + "/" + rest + ".debug" */
+            char *f = malloc(len + 11 + hexlen + 1 + 6 + 1);
+            if (f == NULL)
+                return NULL;
+            memcpy(f, e, len);
+            size_t o = len;
+            memcpy(f + o, "/.build-id/", 11);
+            o += 11;
+            static const char hex[] = "0123456789abcdef";
+            for (size_t i = 0; i < m->build_id_len; i++) {
+                f[o++] = hex[m->build_id[i] >> 4];
+                f[o++] = hex[m->build_id[i] & 15];
+                if (i == 0)
+                    f[o++] = '/';
+            }
+            memcpy(f + o, ".debug", 7);
+            Dwfl_Module *mod = report_file(s, m, f, dwflp);
+            free(f);
+            if (mod != NULL)
+                return mod;
+        }
+        if (end == NULL)
+            break;
+        p = end + 1;
+    }
+    return NULL;
+}
+
+static bool open_module(struct ms_sym *s, struct ms_mod *m)
+{
+    if (m->state != 0)
+        return m->state > 0;
+    m->state = -1;
+    Dwfl *d = NULL;
+    Dwfl_Module *mod = report_file(s, m, m->path, &d);
+    if (mod == NULL)
+        mod = report_by_build_id(s, m, &d);
+    if (mod == NULL)
+        return false;
     m->dwfl = d;
     m->mod = mod;
     m->state = 1;
@@ -502,9 +788,9 @@ static bool open_module(struct ms_sym *s, struct ms_mod *m)
 
 /* Preference among aliases at one address (higher wins): real functions
    over untyped labels, then fewer leading underscores ("getpid" over
-   "__getpid", "malloc" over "__libc_malloc" is not an alias question but
-   "_dl_find_object" over "__GI__dl_find_object" is), then binding GLOBAL >
-   WEAK > LOCAL.  Remaining ties go to the lower symbol table index. */
+   "__getpid", "_dl_find_object" over "__GI__dl_find_object"), then binding
+   GLOBAL > WEAK > LOCAL.  Remaining ties go to the lower symbol table
+   index. */
 static int sym_rank(const char *name, int type, int bind)
 {
     int us = 0;
@@ -661,27 +947,23 @@ static const char *symidx_lookup(struct ms_mod *m, GElf_Addr addr)
         return NULL;
     size_t idx = lo - 1;
     /* Walk down (bounded) for a sized symbol covering addr; the sorted
-       order puts the preferred alias last in a group of equal addresses.
-       Sized symbols rarely nest, so the first covering one found is the
-       closest-starting one. */
+       order puts the preferred alias last in a group of equal addresses,
+       so the first covering symbol met is the closest-starting, preferred
+       one. */
     for (size_t j = idx + 1, steps = 0; j-- > 0 && steps < 256; steps++) {
         const struct sym_ent *e = &m->syms[j];
         if (e->size != 0 && addr - e->addr < e->size)
             return e->name;
-        if (m->maxend[j] <= addr && (j == 0 || m->syms[j - 1].size != 0 ||
-                                     m->syms[j - 1].addr != e->addr))
-            break; /* nothing sorted before j can reach addr */
+        if (m->maxend[j] <= addr)
+            break; /* nothing sorted before j reaches addr */
     }
-    /* Sizeless fallback: the preferred sizeless symbol at the highest
-       address <= addr. */
-    size_t j = idx;
-    while (m->syms[j].size != 0) {
-        if (j == 0 || m->syms[j - 1].addr != m->syms[idx].addr)
-            return NULL;
-        j--;
-    }
-    const struct sym_ent *e = &m->syms[j];
-    size_t g = j; /* first of its equal-address group */
+    /* Sizeless fallback: the nearest symbols at or below addr must be
+       sizeless labels (sized ones sort last in their group, and a sized
+       symbol there ends before addr and excludes the labels). */
+    if (m->syms[idx].size != 0)
+        return NULL;
+    const struct sym_ent *e = &m->syms[idx];
+    size_t g = idx; /* first of its equal-address group */
     while (g > 0 && m->syms[g - 1].addr == e->addr)
         g--;
     if (m->maxend[g] > e->addr)
@@ -889,17 +1171,21 @@ static int resolve_uncached(struct ms_sym *s, unsigned long pc,
         cur_cu = have_cu ? &cur_cu_mem : NULL;
     }
 
-    /* The real (out-of-line) function: display name from DWARF when
-       available (no ".constprop.0"-style clone suffixes, no alias
-       ambiguity), raw name from the symbol table for `mangled` (what
-       valgrind-style suppressions match). */
+    /* The real (out-of-line) function.  `mangled`: the raw symbol table
+       name (what valgrind-style suppressions match), else the DWARF
+       linkage name.  `function`: the symbol table name (demangled, without
+       an "@VERSION" suffix) like valgrind shows it, except for compiler
+       clones ("foo.constprop.0", "foo.cold"), where the DWARF name of the
+       source function is shown instead. */
     struct ms_sym_frame *f = &fr[nf++];
     *f = base;
     if (subprog != NULL)
         frame_names_from_die(s, subprog, f);
     if (symname != NULL) {
         f->mangled = intern(s, symname);
-        if (f->function == NULL)
+        size_t baselen = strcspn(symname, "@");
+        bool clone = memchr(symname, '.', baselen) != NULL;
+        if (f->function == NULL || !clone)
             f->function = symbol_display_name(s, symname);
     }
     frame_set_file(s, f, cur_file, cur_cu);

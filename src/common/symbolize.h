@@ -12,16 +12,21 @@
  * offline analyzer.
  *
  * Implementation: elfutils libdwfl/libdw (link with -ldw -lelf -ldl).
- * Separate debug info is looked up like elfutils does (the module itself,
- * then /usr/lib/debug/.build-id/xx/yyyy.debug, then .gnu_debuglink in
- * ".:.debug:/usr/lib/debug").  debuginfod (network) lookups are disabled
- * unless ms_sym_set_debuginfod(s, 1) is called.
+ * Debug info is taken from the module itself when it has DWARF, else from
+ * /usr/lib/debug/.build-id/xx/yyyy.debug (build-id), else through
+ * .gnu_debuglink along the debuginfo path (default ":.debug:/usr/lib/debug":
+ * the module's directory, its .debug/ subdirectory, /usr/lib/debug/<dir>),
+ * a candidate being accepted only if its build-id (or, without build-id,
+ * its CRC) matches.  debuginfod is never consulted, and libdebuginfod is
+ * never loaded, unless ms_sym_set_debuginfod(s, 1) is called.
  *
  * Not thread-safe: one struct ms_sym must be used by one thread at a time.
  * Never prints anything.  Uses malloc/free.
  */
 #ifndef MEMSLEUTH_SYMBOLIZE_H
 #define MEMSLEUTH_SYMBOLIZE_H
+
+#include <stddef.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -78,6 +83,21 @@ void ms_sym_free(struct ms_sym *s);
 int ms_sym_add_module(struct ms_sym *s, const char *path, unsigned long bias,
                       unsigned long lo, unsigned long hi);
 
+/* Same as ms_sym_add_module, plus the GNU build-id of the image that was
+   actually mapped (NT_GNU_BUILD_ID note, e.g. read from the PT_NOTE
+   segment in memory; the bytes are copied).  The file at `path` is then
+   used only if its build-id matches (so a library rebuilt or replaced on
+   disk during the run gives no symbols rather than wrong ones); when it is
+   missing or does not match, the separate debug file
+   <root>/.build-id/xx/yyyy.debug (root: each absolute directory of the
+   debuginfo path, default /usr/lib/debug) is used in its place if it
+   exists.  build_id may be NULL only with build_id_len 0 (same as
+   ms_sym_add_module).  Returns 0, or -1 like ms_sym_add_module. */
+int ms_sym_add_module_build_id(struct ms_sym *s, const char *path,
+                               unsigned long bias, unsigned long lo,
+                               unsigned long hi, const void *build_id,
+                               size_t build_id_len);
+
 /* Resolve one code address.  `pc` is looked up as is (callers pass
    return_address - 1 for return addresses).  Fills up to `max` frames,
    innermost first: with inlining, out[0] is the innermost inlined function
@@ -105,8 +125,10 @@ int ms_sym_set_debuginfo_path(struct ms_sym *s, const char *path);
 
 /* Optional: allow (enable != 0) or forbid (default) debuginfod lookups
    (governed by $DEBUGINFOD_URLS) when no local debug info is found, for
-   lookups made after this call.  They are off by default because they can
-   block on the network inside the traced process. */
+   lookups made after this call.  When allowed, elfutils' own
+   dwfl_standard_find_debuginfo is used, which dlopen()s libdebuginfod
+   (and libcurl & co.) and may block on the network: meant for the offline
+   analyzer, not for use inside the traced process. */
 void ms_sym_set_debuginfod(struct ms_sym *s, int enable);
 
 #ifdef __cplusplus

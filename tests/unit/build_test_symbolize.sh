@@ -26,6 +26,16 @@ for variant in pie nopie dwarf4; do
     gcc $CFLAGS -O2 $G -c tests/unit/symbolize_inline.c -o "$D/symbolize_inline.o"
     g++ $CXXFLAGS -shared -fPIC -O0 $G tests/unit/symbolize_cxx.cc -o "$D/libsymcxx.so"
     strip --strip-all -o "$D/libsymcxx_stripped.so" "$D/libsymcxx.so"
+    # Separate debug file found through .gnu_debuglink in .debug/
+    mkdir -p "$D/.debug"
+    objcopy --only-keep-debug "$D/libsymcxx.so" "$D/.debug/libsymcxx_dl.so.debug"
+    objcopy --strip-debug --add-gnu-debuglink="$D/.debug/libsymcxx_dl.so.debug" \
+        "$D/libsymcxx.so" "$D/libsymcxx_dl.so"
+    # Same, but the debug file behind the link belongs to another build
+    objcopy --only-keep-debug "$D/libsymcxx.so" "$D/.debug/libsymcxx_bad.so.debug"
+    objcopy --strip-debug --add-gnu-debuglink="$D/.debug/libsymcxx_bad.so.debug" \
+        "$D/libsymcxx.so" "$D/libsymcxx_bad.so"
+    objcopy --only-keep-debug "$D/symbolize.o" "$D/.debug/libsymcxx_bad.so.debug"
     gcc $CFLAGS -O0 $G $LINK -Isrc/common tests/unit/test_symbolize.c \
         "$D/symbolize_inline.o" "$D/symbolize.o" -o "$D/test_symbolize" $LIBS
     echo "# running $D/test_symbolize"

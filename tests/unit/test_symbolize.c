@@ -12,6 +12,14 @@
  *   g++ -std=c++17 -Wall -Wextra -Werror -shared -fPIC -O0 -g \
  *       tests/unit/symbolize_cxx.cc -o $D/libsymcxx.so
  *   strip --strip-all -o $D/libsymcxx_stripped.so $D/libsymcxx.so
+ *   mkdir -p $D/.debug
+ *   objcopy --only-keep-debug $D/libsymcxx.so $D/.debug/libsymcxx_dl.so.debug
+ *   objcopy --strip-debug --add-gnu-debuglink=$D/.debug/libsymcxx_dl.so.debug \
+ *       $D/libsymcxx.so $D/libsymcxx_dl.so
+ *   objcopy --only-keep-debug $D/libsymcxx.so $D/.debug/libsymcxx_bad.so.debug
+ *   objcopy --strip-debug --add-gnu-debuglink=$D/.debug/libsymcxx_bad.so.debug \
+ *       $D/libsymcxx.so $D/libsymcxx_bad.so
+ *   objcopy --only-keep-debug $D/symbolize.o $D/.debug/libsymcxx_bad.so.debug
  *   gcc -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -O0 -g -Isrc/common \
  *       tests/unit/test_symbolize.c $D/symbolize_inline.o $D/symbolize.o \
  *       -o $D/test_symbolize -ldw -lelf -ldl
@@ -20,8 +28,9 @@
  * Variants built by the script: default (PIE), -no-pie (ET_EXEC, bias 0)
  * and -gdwarf-4 (everything else as default).
  *
- * argv[1]: directory holding libsymcxx.so and libsymcxx_stripped.so
- * (default: the directory of the test executable).
+ * argv[1]: directory holding libsymcxx.so, libsymcxx_stripped.so,
+ * libsymcxx_dl.so, libsymcxx_bad.so and .debug/ (default: the directory of
+ * the test executable).
  *
  * The module list of this process is taken with dl_iterate_phdr here, in
  * the test: the symbolizer itself never looks at the process' mappings.
@@ -87,6 +96,7 @@ static void dump_frames(const char *what, unsigned long pc,
 struct modinfo {
     char path[PATH_MAX];
     unsigned long bias, lo, hi;
+    unsigned long xlo, xhi; /* first executable PT_LOAD segment */
     unsigned char build_id[64];
     size_t build_id_len;
 };
@@ -148,6 +158,10 @@ static int collect_cb(struct dl_phdr_info *info, size_t size, void *data)
                 lo = a;
             if (b > hi)
                 hi = b;
+            if ((ph->p_flags & PF_X) && mi->xhi == 0) {
+                mi->xlo = a;
+                mi->xhi = b;
+            }
         } else if (ph->p_type == PT_NOTE && mi->build_id_len == 0) {
             note_build_id(mi, info, ph);
         }
@@ -215,8 +229,10 @@ __attribute__((noinline)) void test_caller(void)
 
 /* symbolize_inline.c */
 extern volatile unsigned long ms_inline_captured;
-extern int ms_inline_lines[2];
+extern volatile unsigned long ms_inline_captured2;
+extern int ms_inline_lines[5];
 int ms_inline_outer(int x);
+int ms_inline_outer2(int x);
 
 /* ---------------------------------------------------------------- */
 
@@ -296,6 +312,28 @@ int main(int argc, char **argv)
         check(n1 == 1 && streq(g[0].function, "ms_inline_helper"), "inline: max=1 gives the innermost frame only");
     }
 
+    /* Two-level inline chain. */
+    ms_inline_outer2(3);
+    pc = ms_inline_captured2 - 1;
+    n = ms_sym_resolve(s, pc, f, MS_SYM_MAX_FRAMES);
+    dump_frames("inline x2", pc, f, n);
+    check(n == 3, "inline x2: three frames (got %d)", n);
+    check(n == 3 && streq(f[0].function, "ms_inline_leaf") && f[0].inlined == 1 &&
+          f[0].line == ms_inline_lines[2] && streq(f[0].file, "symbolize_inline.c"),
+          "inline x2: [0] ms_inline_leaf at line %d, inlined", ms_inline_lines[2]);
+    check(n == 3 && streq(f[1].function, "ms_inline_mid") && f[1].inlined == 1 &&
+          f[1].line == ms_inline_lines[3] && streq(f[1].file, "symbolize_inline.c"),
+          "inline x2: [1] ms_inline_mid at call line %d, inlined", ms_inline_lines[3]);
+    check(n == 3 && streq(f[2].function, "ms_inline_outer2") && f[2].inlined == 0 &&
+          f[2].line == ms_inline_lines[4] && streq(f[2].file, "symbolize_inline.c"),
+          "inline x2: [2] ms_inline_outer2 at call line %d, not inlined", ms_inline_lines[4]);
+    {
+        struct ms_sym_frame g[2];
+        int n2 = ms_sym_resolve(s, pc, g, 2);
+        check(n2 == 2 && streq(g[0].function, "ms_inline_leaf") && streq(g[1].function, "ms_inline_mid"),
+              "inline x2: max=2 gives the two innermost frames");
+    }
+
     /* ---- libc: .dynsym/.symtab names, separate debuginfo by build-id --- */
     {
         void *lh = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
@@ -319,6 +357,38 @@ int main(int argc, char **argv)
                       "libc: separate debuginfo %s gives file:line (%s:%d)", dbg, nz(f[0].file), f[0].line);
             else
                 printf("ok %d - # SKIP libc debuginfo not installed (%s)\n", ++g_n, dbg);
+        }
+        /* Build-id given: the file on disk must match it; a missing file is
+           replaced by /usr/lib/debug/.build-id/xx/yyyy.debug. */
+        if (libc != NULL && libc->build_id_len > 0) {
+            struct ms_sym *sb = ms_sym_new();
+            check(ms_sym_add_module_build_id(sb, libc->path, libc->bias, libc->lo, libc->hi,
+                                             libc->build_id, libc->build_id_len) == 0,
+                  "add_module_build_id for libc");
+            pc = (unsigned long)fn + 1;
+            n = ms_sym_resolve(sb, pc, f, MS_SYM_MAX_FRAMES);
+            check(n >= 1 && f[n - 1].function != NULL && strstr(f[n - 1].function, "getpid") != NULL,
+                  "build-id matches the file: libc resolves (%s)", nz(n >= 1 ? f[n - 1].function : NULL));
+            ms_sym_free(sb);
+
+            char dbg[PATH_MAX];
+            int o = snprintf(dbg, sizeof dbg, "/usr/lib/debug/.build-id/");
+            for (size_t i = 0; i < libc->build_id_len && o < (int)sizeof dbg - 8; i++)
+                o += snprintf(dbg + o, sizeof dbg - o, i == 0 ? "%02x/" : "%02x", libc->build_id[i]);
+            snprintf(dbg + o, sizeof dbg - o, ".debug");
+            if (access(dbg, R_OK) == 0) {
+                sb = ms_sym_new();
+                ms_sym_add_module_build_id(sb, "/nonexistent/deleted/libc.so.6", libc->bias, libc->lo,
+                                           libc->hi, libc->build_id, libc->build_id_len);
+                n = ms_sym_resolve(sb, pc, f, MS_SYM_MAX_FRAMES);
+                dump_frames("deleted libc via build-id", pc, f, n);
+                check(n >= 1 && f[n - 1].function != NULL && strstr(f[n - 1].function, "getpid") != NULL &&
+                      f[0].file != NULL && f[0].line > 0 && streq(f[0].module, "/nonexistent/deleted/libc.so.6"),
+                      "missing file + build-id: resolved from the .build-id debug file");
+                ms_sym_free(sb);
+            } else {
+                printf("ok %d - # SKIP libc debuginfo not installed\n", ++g_n);
+            }
         }
         if (lh)
             dlclose(lh);
@@ -413,6 +483,47 @@ int main(int argc, char **argv)
         ms_sym_free(ss);
     }
 
+    /* A file on disk of another build than the one mapped: refused. */
+    {
+        static const unsigned char other_id[20] = {0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4};
+        struct ms_sym *sb = ms_sym_new();
+        ms_sym_add_module_build_id(sb, cxxmod.path, cxxmod.bias, cxxmod.lo, cxxmod.hi,
+                                   other_id, sizeof other_id);
+        n = ms_sym_resolve(sb, cxx_pc, f, MS_SYM_MAX_FRAMES);
+        check(n == 1 && streq(f[0].module, cxxmod.path) && f[0].function == NULL && f[0].file == NULL,
+              "build-id mismatch: the file on disk is not used (function NULL)");
+        ms_sym_free(sb);
+        sb = ms_sym_new();
+        ms_sym_add_module_build_id(sb, cxxmod.path, cxxmod.bias, cxxmod.lo, cxxmod.hi,
+                                   cxxmod.build_id, cxxmod.build_id_len);
+        n = ms_sym_resolve(sb, cxx_pc, f, MS_SYM_MAX_FRAMES);
+        check(cxxmod.build_id_len > 0 && n == 1 && streq(f[0].mangled, "_ZN2ns5thingEi") && f[0].line == *cxx_line,
+              "build-id match: libsymcxx.so resolves");
+        ms_sym_free(sb);
+    }
+
+    /* Debug info in a separate file found through .gnu_debuglink (same
+       layout as libsymcxx.so, not installed under /usr/lib/debug). */
+    {
+        char dl[PATH_MAX + 64], bad[PATH_MAX + 64];
+        snprintf(dl, sizeof dl, "%s/libsymcxx_dl.so", dir);
+        snprintf(bad, sizeof bad, "%s/libsymcxx_bad.so", dir);
+        struct ms_sym *sl = ms_sym_new();
+        ms_sym_add_module(sl, dl, cxxmod.bias, cxxmod.lo, cxxmod.hi);
+        n = ms_sym_resolve(sl, cxx_pc, f, MS_SYM_MAX_FRAMES);
+        dump_frames("debuglink", cxx_pc, f, n);
+        check(n == 1 && streq(f[0].mangled, "_ZN2ns5thingEi") && streq(f[0].file, "symbolize_cxx.cc") &&
+              f[0].line == *cxx_line, "debuglink: .debug/libsymcxx_dl.so.debug gives symbolize_cxx.cc:%d", *cxx_line);
+        ms_sym_free(sl);
+        sl = ms_sym_new();
+        ms_sym_add_module(sl, bad, cxxmod.bias, cxxmod.lo, cxxmod.hi);
+        n = ms_sym_resolve(sl, cxx_pc, f, MS_SYM_MAX_FRAMES);
+        dump_frames("debuglink, wrong build-id", cxx_pc, f, n);
+        check(n == 1 && streq(f[0].mangled, "_ZN2ns5thingEi") && f[0].file == NULL && f[0].line == 0,
+              "debuglink: a debug file with another build-id is rejected");
+        ms_sym_free(sl);
+    }
+
     /* ---- (4) after dlclose, through a new ms_sym -------------------- */
     int cxx_line_val = *cxx_line;
     check(dlclose(h) == 0, "dlclose libsymcxx.so");
@@ -503,9 +614,62 @@ int main(int argc, char **argv)
     /* ---- API edge cases --------------------------------------------- */
     check(ms_sym_resolve(s, pc, f, 0) == 0 && ms_sym_resolve(s, pc, NULL, 4) == 0 &&
           ms_sym_resolve(NULL, pc, f, 4) == 0, "resolve with max 0 / NULL out / NULL s returns 0");
-    check(ms_sym_add_module(s, "x", 0, 10, 10) == -1 && ms_sym_add_module(s, NULL, 0, 0, 10) == -1,
-          "add_module rejects hi <= lo and NULL path");
+    check(ms_sym_add_module(s, "x", 0, 10, 10) == -1 && ms_sym_add_module(s, NULL, 0, 0, 10) == -1 &&
+          ms_sym_add_module_build_id(s, "x", 0, 0, 10, NULL, 4) == -1,
+          "add_module rejects hi <= lo, NULL path, NULL build-id with a length");
     ms_sym_free(NULL);
+
+    /* ---- debuginfod stays off by default ---------------------------- */
+    {
+        /* A module without local debug info: elfutils would ask debuginfod
+           (and create its cache directory) if $DEBUGINFOD_URLS were seen. */
+        const struct modinfo *nodbg = NULL;
+        for (int i = 1; i < ml2.n && nodbg == NULL; i++) {
+            const struct modinfo *mi = &ml2.m[i];
+            if (mi->build_id_len == 0 || mi->xhi == 0 || access(mi->path, R_OK) != 0)
+                continue;
+            char dbg[PATH_MAX];
+            int o = snprintf(dbg, sizeof dbg, "/usr/lib/debug/.build-id/");
+            for (size_t j = 0; j < mi->build_id_len && o < (int)sizeof dbg - 8; j++)
+                o += snprintf(dbg + o, sizeof dbg - o, j == 0 ? "%02x/" : "%02x", mi->build_id[j]);
+            snprintf(dbg + o, sizeof dbg - o, ".debug");
+            if (access(dbg, F_OK) != 0)
+                nodbg = mi;
+        }
+        if (nodbg != NULL) {
+            char cache[PATH_MAX + 64], cmd[2 * PATH_MAX + 64];
+            snprintf(cache, sizeof cache, "%s/debuginfod-cache", dir);
+            snprintf(cmd, sizeof cmd, "rm -rf '%s'", cache);
+            if (system(cmd) != 0)
+                printf("# could not clean %s\n", cache);
+            setenv("DEBUGINFOD_URLS", "http://127.0.0.1:9", 1);
+            setenv("DEBUGINFOD_CACHE_PATH", cache, 1);
+            struct ms_sym *sd = ms_sym_new();
+            ms_sym_add_module(sd, nodbg->path, nodbg->bias, nodbg->lo, nodbg->hi);
+            n = ms_sym_resolve(sd, nodbg->xlo + (nodbg->xhi - nodbg->xlo) / 2, f, MS_SYM_MAX_FRAMES);
+            const char *env = getenv("DEBUGINFOD_URLS");
+            check(n >= 1 && streq(env, "http://127.0.0.1:9") && access(cache, F_OK) != 0,
+                  "debuginfod not consulted by default for %s", nodbg->path);
+            void *dh = dlopen("libdebuginfod.so.1", RTLD_NOW | RTLD_NOLOAD);
+            check(dh == NULL, "libdebuginfod was not loaded into the process");
+            if (dh != NULL)
+                dlclose(dh);
+            ms_sym_free(sd);
+            sd = ms_sym_new();
+            ms_sym_set_debuginfod(sd, 1);
+            ms_sym_add_module(sd, nodbg->path, nodbg->bias, nodbg->lo, nodbg->hi);
+            ms_sym_resolve(sd, nodbg->xlo + (nodbg->xhi - nodbg->xlo) / 2, f, MS_SYM_MAX_FRAMES);
+            printf("# with ms_sym_set_debuginfod(1) the debuginfod cache %s created\n",
+                   access(cache, F_OK) == 0 ? "was" : "was NOT (no libdebuginfod?)");
+            ms_sym_free(sd);
+            unsetenv("DEBUGINFOD_URLS");
+            unsetenv("DEBUGINFOD_CACHE_PATH");
+            if (system(cmd) != 0)
+                printf("# could not clean %s\n", cache);
+        } else {
+            printf("ok %d - # SKIP no module without debug info\n", ++g_n);
+        }
+    }
 
     /* ---- performance: a few thousand distinct pcs ------------------- */
     {
@@ -519,10 +683,10 @@ int main(int argc, char **argv)
             const struct modinfo *mm = k == 0 ? &ml2.m[0] : libc;
             if (mm == NULL)
                 continue;
-            unsigned long step = (mm->hi - mm->lo) / 2000;
+            unsigned long step = (mm->xhi - mm->xlo) / 2000;
             if (step == 0)
                 step = 1;
-            for (unsigned long a = mm->lo; a < mm->hi && count < 4000; a += step) {
+            for (unsigned long a = mm->xlo; a < mm->xhi && count < 4000; a += step) {
                 n = ms_sym_resolve(sp, a, f, MS_SYM_MAX_FRAMES);
                 count++;
                 if (n >= 1 && f[n - 1].function != NULL)
@@ -532,17 +696,17 @@ int main(int argc, char **argv)
         clock_gettime(CLOCK_MONOTONIC, &t1);
         double first = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
         printf("# %d distinct pcs (%d with a function name) in %.3f s\n", count, named, first);
-        check(count >= 2000 && first < 1.0, "performance: %d distinct pcs in %.3f s (< 1 s)", count, first);
+        check(count >= 2000 && named > count / 2 && first < 1.0, "performance: %d distinct pcs in %.3f s (< 1 s)", count, first);
         clock_gettime(CLOCK_MONOTONIC, &t0);
         for (int k = 0; k < 2; k++) {
             const struct modinfo *mm = k == 0 ? &ml2.m[0] : libc;
             if (mm == NULL)
                 continue;
-            unsigned long step = (mm->hi - mm->lo) / 2000;
+            unsigned long step = (mm->xhi - mm->xlo) / 2000;
             if (step == 0)
                 step = 1;
             int c2 = 0;
-            for (unsigned long a = mm->lo; a < mm->hi && c2 < 4000; a += step, c2++)
+            for (unsigned long a = mm->xlo; a < mm->xhi && c2 < 4000; a += step, c2++)
                 ms_sym_resolve(sp, a, f, MS_SYM_MAX_FRAMES);
         }
         clock_gettime(CLOCK_MONOTONIC, &t1);
