@@ -8,7 +8,7 @@ export LC_ALL=C
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$HERE")
-WL_SRC=${WORKLOADS_DIR:-/work/shared/bench/workloads}
+WL_SRC=${WORKLOADS_DIR:-$ROOT/../shared/bench/workloads}
 CMDLINE=$(printf "%q " "$0" "$@"); CMDLINE=${CMDLINE% }
 QUICK=0
 MS=$ROOT/build/memsleuth          # default: the tree's own build, if there is one

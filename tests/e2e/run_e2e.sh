@@ -25,7 +25,8 @@ has() { grep -qE -- "$2" "$1"; }
 
 cc() { gcc -O0 -g -o "$T/$1" "$HERE/progs/$1.c" "${@:2}"; }
 cxx() { g++ -O0 -g -Wno-mismatched-new-delete -o "$T/$1" "$HERE/progs/$1.cc" "${@:2}"; }
-cc leaks && cc clean && cc errors && cc fds && cxx mismatch || { echo "building the test programs failed"; exit 1; }
+cc leaks && cc clean && cc errors && cc fds && cc own_alloc && cc errno_keep && cxx mismatch ||
+    { echo "building the test programs failed"; exit 1; }
 
 # ---- usage errors: one line, exit 2 (127 for a program that cannot run)
 "$MS" run --frobnicate -- "$T/clean" >"$T/o" 2>"$T/e"; st=$?
@@ -145,6 +146,12 @@ check "JSON counts invalid frees" $(python3 -c "import json,sys; e=json.load(ope
 check "--keep-stacktraces=alloc-and-free shows where it was first freed" $(has "$T/log" "at 0x[0-9A-F]+: free \(in" && ! has "$T/log" "rerun with --keep-stacktraces" && echo 0 || echo 1) "$T/log"
 "$MS" run --json="$T/mm.json" -- "$T/mismatch" >/dev/null 2>"$T/log"; st=$?
 check "mismatched new[]/delete, malloc/delete, new/free: 3 reported, no leak" $([ $st -eq 0 ] && [ "$(grep -c 'Mismatched free() / delete / delete \[\]' "$T/log")" -eq 3 ] && python3 -c "import json,sys; r=json.load(open('$T/mm.json')); sys.exit(0 if r['errors']['mismatched_free']==3 and r['summary']['definitely_lost']['blocks']==0 else 1)" && echo 0 || echo 1) "$T/log"
+
+# ---- the program's own behaviour
+"$MS" run -- "$T/own_alloc" >"$T/out" 2>"$T/log"; st=$?
+check "a program with its own malloc keeps working (and keeps using it)" $([ $st -eq 0 ] && has "$T/out" "own allocator: used" && echo 0 || echo 1) "$T/log"
+"$MS" run -- "$T/errno_keep" >"$T/out" 2>"$T/log"; st=$?
+check "errno preserved by every hook, ENOMEM passed through" $([ $st -eq 0 ] && has "$T/out" "errno: kept" && echo 0 || echo 1) "$T/out"
 
 # ---- descriptors
 "$MS" run --track-fds=yes -- "$T/fds" </dev/null >/dev/null 2>"$T/log"
