@@ -237,6 +237,19 @@ static void scan_root_range(uintptr_t lo, uintptr_t hi)
     }
 }
 
+static int holds_block(uintptr_t lo, uintptr_t hi)
+{
+    size_t k = 0, h = NB;
+    while (k < h) {
+        size_t m = (k + h) / 2;
+        if (B[m].addr < lo)
+            k = m + 1;
+        else
+            h = m;
+    }
+    return k < NB && B[k].addr < hi;
+}
+
 /* ---- /proc/self/maps ---------------------------------------------------- */
 struct map {
     uintptr_t lo, hi;
@@ -425,6 +438,15 @@ int ms_leak_check(const struct ms_scan_self *self, struct ms_leak_result *res)
         if (m->lo >= reg_lo && m->hi <= reg_hi)
             continue;
         if (is_arena_heap(m, maps, nmaps))
+            continue;
+        /* Another allocator (jemalloc, tcmalloc, ...): we cannot tell its
+         * heap from the program's own mappings, and its heap holds freed
+         * regions with stale pointers.  An anonymous mapping holding live
+         * blocks is its heap: not a root (its live blocks are scanned when
+         * reached).  glibc's mmap'd chunks are handled exactly below, since
+         * the kernel may merge them with a neighbouring program mapping. */
+        if (!ms_glibc_malloc && m->anon && !(self->sp >= m->lo && self->sp < m->hi) &&
+            holds_block(m->lo, m->hi))
             continue;
         uintptr_t lo = m->lo, hi = m->hi;
         /* live stacks: from the stack pointer up */

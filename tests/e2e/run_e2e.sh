@@ -153,6 +153,17 @@ check "a program with its own malloc keeps working (and keeps using it)" $([ $st
 "$MS" run -- "$T/errno_keep" >"$T/out" 2>"$T/log"; st=$?
 check "errno preserved by every hook, ENOMEM passed through" $([ $st -eq 0 ] && has "$T/out" "errno: kept" && echo 0 || echo 1) "$T/out"
 
+JE=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
+if [ -e $JE ] && gcc -O0 -g -o "$T/jemalloc_stale" "$HERE/progs/jemalloc_stale.c" $JE; then
+    "$MS" run --json="$T/je.json" -- "$T/jemalloc_stale" >/dev/null 2>"$T/log"; st=$?
+    check "jemalloc program: freed memory is no root (4000 lost, 3000 reachable)" $([ $st -eq 0 ] && python3 -c "
+import json,sys
+s=json.load(open('$T/je.json'))['summary']
+sys.exit(0 if s['definitely_lost']=={'bytes':4000,'blocks':1} and s['still_reachable']['bytes']>=3000 else 1)" && echo 0 || echo 1) "$T/log"
+else
+    bad "jemalloc program: libjemalloc2 missing (scripts/deps.sh installs it)"
+fi
+
 # ---- descriptors
 "$MS" run --track-fds=yes -- "$T/fds" </dev/null >/dev/null 2>"$T/log"
 check "--track-fds=yes lists open descriptors with their open site" $(has "$T/log" "FILE DESCRIPTORS: [0-9]+ open \(3 std\) at exit" && has "$T/log" "Open file descriptor [0-9]+: /dev/null" && has "$T/log" "by 0x[0-9A-F]+: main \(fds.c:[0-9]+\)" && has "$T/log" "<inherited from parent>" && echo 0 || echo 1) "$T/log"

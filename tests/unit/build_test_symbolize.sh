@@ -13,16 +13,19 @@ mkdir -p "$OUT"
 cd "$ROOT"
 
 status=0
-for variant in pie nopie dwarf4; do
+for variant in pie nopie dwarf4 asan; do
     D="$OUT/$variant"
     mkdir -p "$D"
     case $variant in
         pie)    G="-g";         LINK="" ;;
         nopie)  G="-g";         LINK="-no-pie" ;;
         dwarf4) G="-gdwarf-4";  LINK="" ;;
+        asan)   G="-g";         LINK="" ;;
     esac
     echo "# building variant $variant in $D"
-    gcc $CFLAGS -fPIC -O2 -c src/common/symbolize.c -o "$D/symbolize.o"
+    SAN=""
+    [ "$variant" = asan ] && SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+    gcc $CFLAGS $SAN -fPIC -O2 -c src/common/symbolize.c -o "$D/symbolize.o"
     gcc $CFLAGS -O2 $G -c tests/unit/symbolize_inline.c -o "$D/symbolize_inline.o"
     g++ $CXXFLAGS -shared -fPIC -O0 $G tests/unit/symbolize_cxx.cc -o "$D/libsymcxx.so"
     strip --strip-all -o "$D/libsymcxx_stripped.so" "$D/libsymcxx.so"
@@ -36,7 +39,7 @@ for variant in pie nopie dwarf4; do
     objcopy --strip-debug --add-gnu-debuglink="$D/.debug/libsymcxx_bad.so.debug" \
         "$D/libsymcxx.so" "$D/libsymcxx_bad.so"
     objcopy --only-keep-debug "$D/symbolize.o" "$D/.debug/libsymcxx_bad.so.debug"
-    gcc $CFLAGS -O0 $G $LINK -Isrc/common tests/unit/test_symbolize.c \
+    gcc $CFLAGS $SAN -O0 $G $LINK -Isrc/common tests/unit/test_symbolize.c \
         "$D/symbolize_inline.o" "$D/symbolize.o" -o "$D/test_symbolize" $LIBS
     echo "# running $D/test_symbolize"
     if "$D/test_symbolize" "$D"; then
