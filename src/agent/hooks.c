@@ -295,6 +295,8 @@ static __attribute__((noinline)) void *alloc_common(size_t n, size_t align, int 
     }
     if (!p)
         return NULL;
+    if (MS_UNLIKELY(ms_opt.malloc_fill >= 0) && !zero)
+        memset(p, ms_opt.malloc_fill, size);
     if (m == 0)
         record(p, size, kind, fn);
     else if (m == 3)
@@ -352,6 +354,8 @@ static void free_common(void *p, int kind, const char *fnname)
             ms_error_record(MS_ERR_MISMATCHED_FREE, st, (uintptr_t)p, 1, b.size, b.stack, 0,
                             b.fn, dealloc_name(kind, fnname));
         ms_freed_remember((uintptr_t)p, b.size, b.stack, st);
+        if (MS_UNLIKELY(ms_opt.free_fill >= 0))
+            memset(p, ms_opt.free_fill, b.size);
         ms_real.free(p);
     } else {
         /* never allocated, or already freed: report, keep it from the allocator */
@@ -433,6 +437,8 @@ static __attribute__((noinline)) void *realloc_common(void *p, size_t n, int fn)
     }
     void *q = ms_real.realloc(p, n);
     int e2 = errno;
+    if (q && MS_UNLIKELY(ms_opt.malloc_fill >= 0) && n > b.size)
+        memset((char *)q + b.size, ms_opt.malloc_fill, n - b.size);
     if (q || n == 0) {
         ms_table_remove((uintptr_t)p, NULL);
         if (q) {

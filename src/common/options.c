@@ -13,6 +13,8 @@ void ms_options_init(struct ms_options *o)
     o->error_kinds = (1u << 0) | (1u << 2);
     o->num_callers = 64;
     o->freeres = 1;
+    o->malloc_fill = -1;
+    o->free_fill = -1;
 }
 
 int ms_options_kinds(const char *s, unsigned *out)
@@ -116,6 +118,14 @@ int ms_options_parse(struct ms_options *o, const char *arg, char *err, size_t er
             bad = 1;
     } else if (IS("--run-libc-freeres") || IS("--run-cxx-freeres")) {
         bad = yesno(v, &o->freeres) < 0;
+    } else if (IS("--malloc-fill") || IS("--free-fill")) {
+        char *end;
+        long b = strtol(v, &end, 16);
+        bad = !*v || *end || b < 0 || b > 255;
+        if (IS("--malloc-fill"))
+            o->malloc_fill = (int)b;
+        else
+            o->free_fill = (int)b;
     } else if (IS("--keep-stacktraces")) {
         if (!strcmp(v, "alloc"))
             o->keep_free_stacks = 0;

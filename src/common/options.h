@@ -18,6 +18,8 @@ struct ms_options {
     int num_callers;
     int gen_suppressions;
     int freeres;             /* let glibc/libstdc++ free their buffers before the scan */
+    int malloc_fill;         /* -1 off, else the byte new blocks are filled with (valgrind's --malloc-fill) */
+    int free_fill;           /* -1 off, else the byte freed blocks are filled with */
     int keep_free_stacks;    /* --keep-stacktraces=alloc-and-free: remember where blocks were freed */
     char log_file[1024];     /* "" = stderr; %p = pid */
     char json_file[1024];    /* "" = none; %p = pid */

@@ -25,7 +25,7 @@ has() { grep -qE -- "$2" "$1"; }
 
 cc() { gcc -O0 -g -o "$T/$1" "$HERE/progs/$1.c" "${@:2}"; }
 cxx() { g++ -O0 -g -Wno-mismatched-new-delete -o "$T/$1" "$HERE/progs/$1.cc" "${@:2}"; }
-cc leaks && cc clean && cc errors && cc fds && cc own_alloc && cc errno_keep && cxx mismatch ||
+cc leaks && cc clean && cc errors && cc fds && cc own_alloc && cc errno_keep && cc stale && cxx mismatch ||
     { echo "building the test programs failed"; exit 1; }
 
 # ---- usage errors: one line, exit 2 (127 for a program that cannot run)
@@ -163,6 +163,14 @@ sys.exit(0 if s['definitely_lost']=={'bytes':4000,'blocks':1} and s['still_reach
 else
     bad "jemalloc program: libjemalloc2 missing (scripts/deps.sh installs it)"
 fi
+
+"$MS" run --malloc-fill=0 --json="$T/stale.json" -- "$T/stale" >/dev/null 2>"$T/log"; st=$?
+check "--malloc-fill=0: a stale pointer in never-written bytes keeps nothing alive" $([ $st -eq 0 ] && python3 -c "
+import json,sys
+s=json.load(open('$T/stale.json'))['summary']
+sys.exit(0 if s['definitely_lost']=={'bytes':4000,'blocks':1} and s['still_reachable']=={'bytes':256,'blocks':1} else 1)" && echo 0 || echo 1) "$T/log"
+"$MS" run --malloc-fill=ab --free-fill=cd -- "$T/clean" >"$T/out" 2>"$T/log"; st=$?
+check "--malloc-fill/--free-fill keep a correct program correct" $([ $st -eq 0 ] && has "$T/out" "clean: done" && echo 0 || echo 1) "$T/log"
 
 # ---- descriptors
 "$MS" run --track-fds=yes -- "$T/fds" </dev/null >/dev/null 2>"$T/log"

@@ -48,6 +48,12 @@ int main(void)
               !strcmp(o.supp_files, "a.supp\nb.supp"),
           "suppressions accumulate");
     check(ms_options_parse(&o, "--gen-suppressions=all", err, sizeof err) == 1 && o.gen_suppressions, "gen-suppressions");
+    check(ms_options_parse(&o, "--malloc-fill=ab", err, sizeof err) == 1 && o.malloc_fill == 0xab, "malloc-fill hex");
+    check(ms_options_parse(&o, "--free-fill=0", err, sizeof err) == 1 && o.free_fill == 0, "free-fill 0");
+    check(ms_options_parse(&o, "--malloc-fill=1ff", err, sizeof err) == -1, "malloc-fill over a byte refused");
+    check(ms_options_parse(&o, "--keep-stacktraces=alloc-and-free", err, sizeof err) == 1 && o.keep_free_stacks == 1,
+          "keep-stacktraces");
+    check(ms_options_parse(&o, "--keep-stacktraces=none", err, sizeof err) == -1, "keep-stacktraces bad");
     check(ms_options_parse(&o, "--frobnicate=1", err, sizeof err) == 0, "unknown option is not ours");
     check(ms_options_parse(&o, "prog", err, sizeof err) == 0, "a program name is not an option");
     char big[5000];
