@@ -187,6 +187,8 @@ struct ms_out {
     char buf[8192];
     size_t len;
     int failed;
+    int err;                 /* errno of the first failed write */
+    char name[1200];         /* where it goes, for the one-line error */
 };
 void ms_out_flush(struct ms_out *o) MS_HIDDEN;
 void ms_out_write(struct ms_out *o, const char *s, size_t n) MS_HIDDEN;

@@ -88,6 +88,7 @@ void ms_out_flush(struct ms_out *o)
             continue;
         if (w <= 0) {
             o->failed = 1;
+            o->err = w < 0 ? errno : ENOSPC;
             break;
         }
         off += (size_t)w;
@@ -429,10 +430,9 @@ static int supp_frames(const struct frames *fr, int fn, struct ms_supp_frame *sf
     return n;
 }
 
-static int open_out(const char *pattern, int append)
+static int open_out(const char *pattern, int append, char *path, size_t cap)
 {
-    char path[1200];
-    ms_expand_path(path, sizeof path, pattern);
+    ms_expand_path(path, cap, pattern);
     int fl = O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (append ? O_APPEND : O_TRUNC);
     int fd = open(path, fl, 0600);
     if (fd < 0)
@@ -502,14 +502,17 @@ int ms_report(const struct ms_leak_result *res, int how, int status)
     if (!o || !j || !fr)
         return 0;
     o->fd = 2;
+    snprintf(o->name, sizeof o->name, "stderr");
     if (ms_opt.log_file[0]) {
-        int fd = open_out(ms_opt.log_file, 1);
+        int fd = open_out(ms_opt.log_file, 1, o->name, sizeof o->name);
         if (fd >= 0)
             o->fd = fd;
+        else
+            snprintf(o->name, sizeof o->name, "stderr");
     }
     j->fd = -1;
     if (ms_opt.json_file[0])
-        j->fd = open_out(ms_opt.json_file, 0);
+        j->fd = open_out(ms_opt.json_file, 0, j->name, sizeof j->name);
 
     /* descriptors first: the symbolizer opens files of its own */
     struct fdinfo *fds = NULL;
@@ -765,6 +768,8 @@ int ms_report(const struct ms_leak_result *res, int how, int status)
     ms_out_flush(o);
     if (o->fd > 2)
         close(o->fd);
+    if (o->failed && o->fd != 2)
+        ms_warn("cannot write the report to '%s': %s", o->name, strerror(o->err));
 
     /* JSON */
     if (j->fd >= 0) {
@@ -819,6 +824,8 @@ int ms_report(const struct ms_leak_result *res, int how, int status)
                       (unsigned long long)err_totals[MS_ERR_MISMATCHED_FREE]);
         ms_out_flush(j);
         close(j->fd);
+        if (j->failed)
+            ms_warn("cannot write the JSON report to '%s': %s", j->name, strerror(j->err));
     }
     if (sym)
         ms_sym_free(sym);
