@@ -93,8 +93,16 @@ static const char usage_top[] =
 
 static int die_usage(const char *fmt, const char *arg)
 {
+    /* one line, whatever the argument holds */
+    char shown[256];
+    size_t k = 0;
+    for (const char *c = arg; *c && k < sizeof shown - 4; c++)
+        shown[k++] = (unsigned char)*c < 0x20 || *c == 0x7f ? '?' : *c;
+    if (strlen(arg) > k)
+        shown[k++] = '.', shown[k++] = '.', shown[k++] = '.';
+    shown[k] = 0;
     fprintf(stderr, "memsleuth: ");
-    fprintf(stderr, fmt, arg);
+    fprintf(stderr, fmt, shown);
     fprintf(stderr, " (see 'memsleuth run --help')\n");
     return 2;
 }
@@ -190,9 +198,20 @@ static int prepare_log(const char *pattern)
 {
     if (!*pattern || strstr(pattern, "%p"))
         return 0;
-    int fd = open(pattern, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    int fd = open(pattern, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
         fprintf(stderr, "memsleuth: cannot write log file '%s': %s\n", pattern, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid != geteuid()) {
+        close(fd);
+        fprintf(stderr, "memsleuth: log file '%s' belongs to another user: not writing to it\n", pattern);
+        return -1;
+    }
+    if (S_ISREG(st.st_mode) && ftruncate(fd, 0) != 0) {
+        fprintf(stderr, "memsleuth: cannot truncate log file '%s': %s\n", pattern, strerror(errno));
+        close(fd);
         return -1;
     }
     close(fd);

@@ -93,22 +93,27 @@ int ms_options_parse(struct ms_options *o, const char *arg, char *err, size_t er
             o->leak_check = 2;
         else
             bad = 1;
-    } else if (IS("--show-leak-kinds")) {
-        bad = ms_options_kinds(v, &o->show_kinds) < 0;
-    } else if (IS("--errors-for-leak-kinds")) {
-        bad = ms_options_kinds(v, &o->error_kinds) < 0;
+    } else if (IS("--show-leak-kinds") || IS("--errors-for-leak-kinds")) {
+        unsigned k;
+        bad = ms_options_kinds(v, &k) < 0;
+        if (!bad && IS("--show-leak-kinds"))
+            o->show_kinds = k;
+        else if (!bad)
+            o->error_kinds = k;
     } else if (IS("--error-exitcode")) {
         char *end;
         long n = strtol(v, &end, 10);
         bad = !*v || *end || n < 0 || n > 255;
-        o->error_exitcode = (int)n;
+        if (!bad)
+            o->error_exitcode = (int)n;
     } else if (IS("--track-fds")) {
         bad = yesno(v, &o->track_fds) < 0;
     } else if (IS("--num-callers")) {
         char *end;
         long n = strtol(v, &end, 10);
         bad = !*v || *end || n < 1 || n > 250;
-        o->num_callers = (int)n;
+        if (!bad)
+            o->num_callers = (int)n;
     } else if (IS("--gen-suppressions")) {
         if (!strcmp(v, "all") || !strcmp(v, "yes"))
             o->gen_suppressions = 1;
@@ -122,7 +127,9 @@ int ms_options_parse(struct ms_options *o, const char *arg, char *err, size_t er
         char *end;
         long b = strtol(v, &end, 16);
         bad = !*v || *end || b < 0 || b > 255;
-        if (IS("--malloc-fill"))
+        if (bad)
+            ;
+        else if (IS("--malloc-fill"))
             o->malloc_fill = (int)b;
         else
             o->free_fill = (int)b;
@@ -151,7 +158,18 @@ int ms_options_parse(struct ms_options *o, const char *arg, char *err, size_t er
     }
 #undef IS
     if (bad) {
-        snprintf(err, errlen, "bad value '%s' for option %.*s", v, (int)nl, arg);
+        /* one line, whatever the value holds: control bytes become '?' */
+        char shown[64];
+        size_t k = 0;
+        for (const char *c = v; *c && k < sizeof shown - 4; c++)
+            shown[k++] = (unsigned char)*c < 0x20 || *c == 0x7f ? '?' : *c;
+        if (strlen(v) > k)
+            shown[k++] = '.', shown[k++] = '.', shown[k++] = '.';
+        shown[k] = 0;
+        snprintf(err, errlen, "bad value '%s' for option %.*s", shown, (int)nl, arg);
+        for (char *c = err; *c; c++)
+            if ((unsigned char)*c < 0x20)
+                *c = '?';
         return -1;
     }
     return 1;

@@ -32,7 +32,7 @@ void ms_options_init(struct ms_options *o);
 
 /* Parse one "--name=value" option.  Returns 1 if it was a run option and was
  * applied, 0 if the name is not a run option, -1 if the value is bad (err
- * gets a one-line message). */
+ * gets a one-line message and the options are left as they were). */
 int ms_options_parse(struct ms_options *o, const char *arg, char *err, size_t errlen);
 
 /* Parse a kinds list: "definite,possible", "all", "none". -1 when bad. */

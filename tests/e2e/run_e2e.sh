@@ -34,6 +34,8 @@ check "unknown option: exit 2" $([ $st -eq 2 ] && echo 0 || echo 1)
 check "unknown option: one line naming it" $([ "$(wc -l <"$T/e")" -eq 1 ] && has "$T/e" "frobnicate" && echo 0 || echo 1) "$T/e"
 "$MS" run --leak-check=maybe -- "$T/clean" 2>"$T/e"; st=$?
 check "bad value: exit 2, one line" $([ $st -eq 2 ] && [ "$(wc -l <"$T/e")" -eq 1 ] && has "$T/e" "maybe" && echo 0 || echo 1) "$T/e"
+"$MS" run "$(printf -- '--bad\nline')" -- "$T/clean" 2>"$T/e"; st=$?
+check "an option with a newline in it: still one line" $([ $st -eq 2 ] && [ "$(wc -l <"$T/e")" -eq 1 ] && echo 0 || echo 1) "$T/e"
 "$MS" run 2>"$T/e"; st=$?
 check "no program: exit 2" $([ $st -eq 2 ] && [ "$(wc -l <"$T/e")" -eq 1 ] && echo 0 || echo 1) "$T/e"
 "$MS" run -- /nonexistent/prog 2>"$T/e"; st=$?
@@ -111,6 +113,15 @@ mkdir -p "$T/ro" && chmod 500 "$T/ro"
 if [ "$(id -u)" = 0 ]; then roarg="/proc/version/x.json"; else roarg="$T/ro/x.json"; fi
 "$MS" run --json="$roarg" -- "$T/leaks" >/dev/null 2>"$T/e"; st=$?
 check "unwritable JSON path: program runs, status kept, one warning" $([ $st -eq 7 ] && [ "$(grep -c '^memsleuth:' "$T/e")" -eq 1 ] && echo 0 || echo 1) "$T/e"
+
+ln -sf "$T/victim" "$T/link.log" && echo keep >"$T/victim"
+"$MS" run --log-file="$T/link.log" -- "$T/clean" >/dev/null 2>"$T/e"; st=$?
+check "a symlink planted as the log file is not followed" $([ $st -eq 2 ] && [ "$(cat "$T/victim")" = keep ] && echo 0 || echo 1) "$T/e"
+if [ "$(id -u)" = 0 ]; then
+    touch "$T/other.json" && chown 65534 "$T/other.json" && echo theirs >"$T/other.json"
+    "$MS" run --json="$T/other.json" -- "$T/leaks" >/dev/null 2>"$T/e"; st=$?
+    check "another user's file is never overwritten" $([ $st -eq 7 ] && [ "$(cat "$T/other.json")" = theirs ] && grep -q "belongs to another user" "$T/e" && echo 0 || echo 1) "$T/e"
+fi
 
 # ---- suppressions
 cat >"$T/vg.supp" <<'EOF'

@@ -40,6 +40,8 @@ int main(void)
     check(ms_options_parse(&o, "--track-fds=maybe", err, sizeof err) == -1, "track-fds bad");
     check(ms_options_parse(&o, "--num-callers=12", err, sizeof err) == 1 && o.num_callers == 12, "num-callers");
     check(ms_options_parse(&o, "--num-callers=0", err, sizeof err) == -1, "num-callers range");
+    check(ms_options_parse(&o, "--num-callers=500", err, sizeof err) == -1 && o.num_callers == 12,
+          "a refused value leaves the option as it was (found by fuzz_options)");
     check(ms_options_parse(&o, "--log-file=/tmp/x.%p", err, sizeof err) == 1 && !strcmp(o.log_file, "/tmp/x.%p"),
           "log-file");
     check(ms_options_parse(&o, "--json=", err, sizeof err) == -1, "empty json path refused");

@@ -1,0 +1,249 @@
+/* pool_internal.h - libmemsleuth_pool's internals, shared by pool.c (memory,
+ * blocks), pool_tree.c (pools, destructors, ownership, limits) and
+ * pool_introspect.c (walks, printing, registry, checks).
+ *
+ * Layout.  A chunk is [struct chunk][blocks...]; a pool's first chunk holds
+ * the struct ms_pool right after the chunk header.  A small block is
+ * [struct blk (32 bytes)][user bytes rounded up to 16][debug: 8-byte tail
+ * canary, inside the rounding].  A large block is one malloc:
+ * [struct lhdr (48)][struct blk (32)][user][debug tail].  Blocks that need
+ * more than the header (destructors, adopters, or stolen into a pool other
+ * than their chunk's) get a separately allocated struct ext.
+ *
+ * Owner of a block: ext ? ext->owner : large ? lhdr->owner : chunk->owner.
+ */
+#ifndef MS_POOL_INTERNAL_H
+#define MS_POOL_INTERNAL_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "memsleuth/pool.h"
+
+#define MS_LIKELY(x)   __builtin_expect(!!(x), 1)
+#define MS_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define MS_HIDDEN      __attribute__((visibility("hidden")))
+
+/* ---- magic words */
+#define POOL_LIVE 0x4d53504cu /* "MSPL" */
+#define POOL_DEAD 0x44454144u /* "DEAD" */
+#define BLK_LIVE  0xb10c1a7eu
+#define BLK_FREED 0xf7eeb10cu
+
+/* ---- block header: 32 bytes, the last word right before the user bytes */
+struct ext;
+struct blk {
+    const char *file; /* allocation site; once freed, the freeing site */
+    struct ext *ext;  /* NULL, or the block's ext; freed: next in free list */
+    uint32_t size;    /* requested size (large: min(size, UINT32_MAX)) */
+    uint32_t lf;      /* line (low 24 bits) | flags << 24 */
+    uint32_t choff;   /* offset from the chunk start; 0: large block */
+    uint32_t magic;   /* BLK_LIVE / BLK_FREED: the front canary */
+};
+#define HDR         ((size_t)sizeof(struct blk))
+#define BF_DEBUG    0x01u /* has the tail canary */
+#define BF_FOREIGN  0x02u /* owned by a pool other than its chunk's */
+#define BF_FREESITE 0x04u /* file/line say where it was freed */
+#define LINE_MASK   0xffffffu
+#define TAIL        8u /* debug tail canary bytes */
+
+static inline unsigned blk_flags(const struct blk *h)
+{
+    return h->lf >> 24;
+}
+static inline int blk_line(const struct blk *h)
+{
+    return (int)(h->lf & LINE_MASK);
+}
+static inline uint32_t mk_lf(int line, unsigned flags)
+{
+    return ((uint32_t)line & LINE_MASK) | ((uint32_t)flags << 24);
+}
+/* footprint of a small block of n bytes (n <= SMALL_USER) */
+static inline size_t fp_small(size_t n, unsigned dbg)
+{
+    size_t u = (n + (dbg ? TAIL : 0) + 15) & ~(size_t)15;
+    return HDR + (u ? u : 16);
+}
+
+#define SMALL_USER MS_POOL_SMALL_MAX
+#define NCLASS     ((HDR + SMALL_USER + TAIL + 15) / 16 + 1)
+
+/* ---- chunks: 48-byte header */
+#define NCHUNKCLS  5 /* 4K 8K 16K 32K 64K */
+#define CHUNK_MIN  4096u
+struct chunk {
+    struct chunk *next;   /* the pool's chunks, newest first; cache list */
+    struct ms_pool *owner;/* NULL once orphaned (pool gone, foreign blocks live) */
+    char *end;            /* end of the chunk */
+    char *used;           /* end of the carved part (retired chunks) */
+    char *start;          /* first block */
+    uint32_t refs;        /* 1 for the owner + one per foreign block */
+    uint32_t cls;         /* size class: CHUNK_MIN << cls bytes */
+};
+#define CHUNK_HDR ((size_t)sizeof(struct chunk))
+static inline struct chunk *blk_chunk(const struct blk *h)
+{
+    return (struct chunk *)((char *)h - h->choff);
+}
+
+/* ---- large blocks: 48-byte prefix */
+struct lhdr {
+    struct lhdr *prev, *next; /* the owner's large list */
+    struct ms_pool *owner;
+    size_t size;
+    size_t alloc; /* bytes malloc'd */
+    size_t pad;
+};
+#define LHDR ((size_t)sizeof(struct lhdr))
+static inline struct lhdr *blk_lhdr(const struct blk *h)
+{
+    return (struct lhdr *)((char *)h - LHDR);
+}
+static inline size_t blk_size(const struct blk *h)
+{
+    return h->choff ? h->size : blk_lhdr(h)->size;
+}
+
+/* ---- block extension */
+struct ms_pool_dtor;
+struct ref;
+struct ext {
+    struct ext *prev, *next;     /* the owner's ext list */
+    struct ms_pool *owner;
+    struct blk *hdr;
+    struct ms_pool_dtor *dtors;  /* newest first */
+    struct ref *adopters;        /* oldest first */
+    int freeing;                 /* its destructors are running */
+};
+
+/* ---- destructors */
+struct ms_pool_dtor {
+    struct ms_pool_dtor *prev, *next;
+    ms_pool_destructor_fn fn;
+    void *arg;
+    struct ms_pool *pool; /* a pool's destructor, or */
+    struct ext *ext;      /* a block's */
+    const char *file;
+    int line;
+    int running;   /* 1 while fn runs, 2 if removed meanwhile */
+    int linked;
+};
+
+/* ---- shared-ownership claims */
+struct ref {
+    struct ref *oprev, *onext; /* in the object's adopters list */
+    struct ref *hprev, *hnext; /* in the holder's held list */
+    struct ms_pool *holder;
+    struct ms_pool *pool; /* the object: a pool, or */
+    struct ext *ext;      /* a block */
+    const char *file;
+    int line;
+};
+
+/* ---- the pool */
+#define PF_FREEING  0x1u /* being destroyed */
+#define PF_REFUSED  0x2u /* during a destroy: something below refused */
+#define PF_BUSY     0x4u /* during a destroy: an outer destroy is below */
+#define PF_ROOT     0x8u /* registered root */
+#define PF_QUAR     0x10u /* in the quarantine */
+
+struct ms_pool {
+    uint32_t magic;
+    uint32_t flags;
+    char *cur, *end;        /* bump pointer in the current chunk */
+    struct chunk *chunk;    /* current chunk = head of the chunk list */
+    struct blk **fl;        /* free lists by footprint/16 (lazy) */
+    size_t bytes, nblocks;  /* own live blocks */
+    struct ms_pool *lim;    /* nearest limited ancestor-or-self */
+    /* tree */
+    struct ms_pool *parent, *first_child, *prev, *next;
+    struct ms_pool *pending; /* children still to destroy */
+    struct ext *exts;
+    struct lhdr *large;
+    struct ms_pool_dtor *dtors;
+    struct ref *adopters, *held;
+    size_t limit, used;     /* own limit, subtree use (limited pools) */
+    ms_pool_limit_fn lhandler;
+    void *larg;
+    const char *name, *file, *free_file;
+    int line, free_line;
+    struct ms_pool *rprev, *rnext; /* registry / quarantine */
+    size_t s_bytes, s_blocks, s_pools; /* walk scratch */
+};
+#define POOL_SZ ((sizeof(struct ms_pool) + 15) & ~(size_t)15)
+
+/* ---- process-wide state (pool.c) */
+extern _Atomic int ms_g_slow MS_HIDDEN;   /* debug || hook */
+extern _Atomic int ms_g_debug MS_HIDDEN;
+extern _Atomic(ms_pool_event_fn) ms_g_hook MS_HIDDEN;
+extern void *_Atomic ms_g_hook_arg MS_HIDDEN;
+extern _Atomic(ms_pool_limit_fn) ms_g_lhandler MS_HIDDEN;
+extern void *_Atomic ms_g_larg MS_HIDDEN;
+extern pthread_mutex_t ms_g_reg_lock MS_HIDDEN;
+extern struct ms_pool *ms_g_roots MS_HIDDEN;      /* newest first */
+extern struct ms_pool *ms_g_roots_tail MS_HIDDEN; /* oldest */
+extern size_t ms_g_nroots MS_HIDDEN;
+
+/* ---- pool.c */
+MS_HIDDEN void ms_init_once(void);
+MS_HIDDEN void *ms_raw_alloc(size_t n);
+MS_HIDDEN void *ms_raw_calloc(size_t n);
+MS_HIDDEN void *ms_raw_realloc(void *p, size_t old, size_t n);
+MS_HIDDEN void ms_raw_free(void *p, size_t n);
+MS_HIDDEN struct chunk *ms_chunk_get(unsigned cls);
+MS_HIDDEN void ms_chunk_unref(struct chunk *c);
+MS_HIDDEN void ms_report(int kind, const char *what, const void *ptr, size_t size, const char *file, int line,
+                         const char *first_file, int first_line);
+MS_HIDDEN int ms_bad_pool(const struct ms_pool *p, const char *file, int line);
+MS_HIDDEN struct ms_pool *ms_blk_owner(const struct blk *h);
+MS_HIDDEN struct blk *ms_live_blk(const void *ptr, const char *file, int line, int report);
+MS_HIDDEN void ms_emit(int kind, struct ms_pool *pool, struct ms_pool *other, struct ms_pool *old_owner,
+                       const void *ptr, const void *old_ptr, size_t size, const char *file, int line);
+MS_HIDDEN void ms_blk_release(struct blk *h, struct ms_pool *owner, const char *file, int line);
+MS_HIDDEN void ms_pool_release_memory(struct ms_pool *p, const char *file, int line);
+MS_HIDDEN void ms_quarantine_evict(size_t limit);
+MS_HIDDEN size_t ms_blk_footprint(const struct blk *h);
+MS_HIDDEN int ms_check_canary(const struct blk *h);
+MS_HIDDEN struct ext *ms_ext_get(struct blk *h, struct ms_pool *owner);
+MS_HIDDEN void ms_ext_maybe_drop(struct blk *h);
+MS_HIDDEN void ms_ext_unlink(struct ext *e);
+MS_HIDDEN void ms_ext_link(struct ext *e, struct ms_pool *p);
+
+/* ---- pool_tree.c */
+MS_HIDDEN int ms_limit_ok(struct ms_pool *p, size_t add, const char *file, int line);
+MS_HIDDEN void ms_limit_add(struct ms_pool *p, size_t n);
+MS_HIDDEN void ms_limit_sub(struct ms_pool *p, size_t n);
+MS_HIDDEN int ms_run_dtors(struct ms_pool_dtor **head, void *obj);
+MS_HIDDEN void ms_ref_free(struct ref *r);
+
+/* ---- pool_introspect.c */
+MS_HIDDEN size_t ms_subtree_bytes(struct ms_pool *p);
+MS_HIDDEN void ms_fill_info(struct ms_pool *p, struct ms_pool_node_info *out);
+
+static inline int pool_ok(const struct ms_pool *p)
+{
+    return MS_LIKELY(p != NULL) && MS_LIKELY(p->magic == POOL_LIVE);
+}
+static inline int slow_mode(void)
+{
+    return atomic_load_explicit(&ms_g_slow, memory_order_relaxed);
+}
+static inline int debug_mode(void)
+{
+    return atomic_load_explicit(&ms_g_debug, memory_order_relaxed);
+}
+static inline struct ms_pool *lim_next(const struct ms_pool *l)
+{
+    return l->parent ? l->parent->lim : NULL;
+}
+
+#endif
