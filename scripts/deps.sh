@@ -2,7 +2,7 @@
 # deps.sh - install the Debian 12 packages memsleuth needs to build and test
 # (only those missing; needs root or sudo).  See docs/DEPENDENCIES.md.
 set -euo pipefail
-PKGS=(gcc g++ make cmake pkg-config libdw-dev libelf-dev libunwind-dev python3 sqlite3 git libjemalloc2
+PKGS=(gcc g++ make cmake pkg-config libdw-dev libelf-dev libunwind-dev libzstd-dev python3 sqlite3 git libjemalloc2
       redis-server redis-tools nginx-light memcached curl)
 missing=()
 for p in "${PKGS[@]}"; do

@@ -181,7 +181,7 @@ static int nthreads(void)
         if (!strncmp(line, "Threads:", 8))
             n = atoi(line + 8);
     fclose(f);
-    return n;
+    return n - (ms_trace_writer_tid() > 0); /* our writer thread does not count */
 }
 
 /* Returns 1 when errors of the error kinds were found.  `self` says from
@@ -191,8 +191,10 @@ static int run_report(int how, int status, const struct ms_scan_self *self)
     int expect = 0;
     if (!ms_active || !atomic_compare_exchange_strong(&reporting, &expect, 1))
         return 0;
-    if (ms_opt.leak_check == 0 && !ms_opt.track_fds)
+    if (ms_opt.leak_check == 0 && !ms_opt.track_fds) {
+        ms_trace_end(how, status);
         return 0;
+    }
     if (how != MS_EXIT_SIGNAL && ms_opt.freeres && nthreads() == 1) {
         void (*fr)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "__libc_freeres");
         void (*cfr)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "_ZN9__gnu_cxx9__freeresEv");
@@ -220,6 +222,7 @@ static int run_report(int how, int status, const struct ms_scan_self *self)
         report_body();
     }
     ms_ts.in_report = 0;
+    ms_trace_end(how, status);
     ms_active = 0; /* from here on, pass everything through */
     return req.result;
 }
@@ -518,6 +521,18 @@ static void fork_child(void)
     ms_threads_after_fork_child();
     ms_errors_reset();
     atomic_store(&reporting, 0);
+    ms_trace_after_fork_child();
+}
+
+__attribute__((visibility("default"))) pid_t fork(void)
+{
+    static pid_t (*real)(void);
+    if (!real)
+        real = dlsym(RTLD_NEXT, "fork");
+    pid_t p = real();
+    if (p > 0)
+        ms_trace_fork(p);
+    return p;
 }
 
 __attribute__((visibility("default"))) pid_t vfork(void)
@@ -570,6 +585,7 @@ __attribute__((visibility("default"))) int execve(const char *path, char *const 
     static int (*real)(const char *, char *const[], char *const[]);
     if (!real)
         real = dlsym(RTLD_NEXT, "execve");
+    ms_trace_exec(path);
     WITH_ENV(envp, env);
     return real(path, argv, env);
 }
@@ -584,6 +600,7 @@ __attribute__((visibility("default"))) int execvpe(const char *file, char *const
     static int (*real)(const char *, char *const[], char *const[]);
     if (!real)
         real = dlsym(RTLD_NEXT, "execvpe");
+    ms_trace_exec(file);
     WITH_ENV(envp, env);
     return real(file, argv, env);
 }
@@ -598,6 +615,7 @@ __attribute__((visibility("default"))) int fexecve(int fd, char *const argv[], c
     static int (*real)(int, char *const[], char *const[]);
     if (!real)
         real = dlsym(RTLD_NEXT, "fexecve");
+    ms_trace_exec("(fd)");
     WITH_ENV(envp, env);
     return real(fd, argv, env);
 }
@@ -703,4 +721,5 @@ __attribute__((constructor)) static void late_init(void)
     for (size_t i = 0; i < sizeof fatal_sigs / sizeof fatal_sigs[0]; i++)
         install_fatal(fatal_sigs[i]);
     on_exit(exit_handler, NULL);
+    ms_trace_start();
 }

@@ -181,6 +181,16 @@ enum ms_exit_how { MS_EXIT_NORMAL, MS_EXIT_UNDERSCORE, MS_EXIT_SIGNAL };
 /* returns 1 when leaks of the error kinds (or free errors) were found */
 int ms_report(const struct ms_leak_result *res, int how, int status) MS_HIDDEN;
 
+/* ---- trace_write.c: the trace (docs/trace-format.md) ------------------------ */
+void ms_trace_start(void) MS_HIDDEN;
+void ms_trace_fork(pid_t child) MS_HIDDEN;
+void ms_trace_exec(const char *path) MS_HIDDEN;
+void ms_trace_after_fork_child(void) MS_HIDDEN;
+void ms_trace_leak(int kind, uint32_t stack, uint64_t bytes, uint64_t blocks, uint64_t ind,
+                   int suppressed) MS_HIDDEN;
+void ms_trace_end(int how, int status) MS_HIDDEN;
+pid_t ms_trace_writer_tid(void) MS_HIDDEN;
+
 /* ---- util ---------------------------------------------------------------- */
 struct ms_out {
     int fd;

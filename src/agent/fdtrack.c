@@ -85,6 +85,15 @@ void ms_fd_closed(int fd)
         fdtab[fd].stack = 0, fdtab[fd].fn = 0;
 }
 
+void ms_fd_internal_set(int fd) MS_HIDDEN;
+void ms_fd_internal_set(int fd)
+{
+    if (fd < 0 || fd >= MAX_FD || (!fdtab && !(fdtab = ms_region_alloc(MAX_FD * sizeof *fdtab))))
+        return;
+    fdtab[fd].stack = 0;
+    fdtab[fd].fn = FN_INTERNAL;
+}
+
 int ms_fd_internal(int fd) MS_HIDDEN;
 int ms_fd_internal(int fd)
 {

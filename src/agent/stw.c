@@ -225,8 +225,9 @@ int ms_stop_world(struct ms_thread_regs *out, int cap)
         int n = list_tids(tids, 8192);
         int fresh = 0;
         for (int i = 0; i < n; i++) {
-            if (tids[i] == self || contains(sent, nsent, tids[i]))
-                continue;
+            extern pid_t ms_trace_writer_tid(void) MS_HIDDEN;
+            if (tids[i] == self || tids[i] == ms_trace_writer_tid() || contains(sent, nsent, tids[i]))
+                continue; /* the trace writer touches only agent memory: it runs on */
             if (nsent < 8192 && syscall(SYS_tgkill, ms_pid, tids[i], ms_stop_signal) == 0) {
                 sent[nsent++] = tids[i];
                 fresh++;

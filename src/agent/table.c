@@ -31,10 +31,37 @@ struct shard {
     struct ms_block *slots;  /* cap entries, addr 0 = empty */
     size_t cap, count;
     uint64_t allocs, frees, bytes;
+    uint64_t live_bytes, live_blocks;
     struct freed *freed;     /* FREED_SLOTS entries */
 } __attribute__((aligned(64)));
 
 static struct shard shards[NSHARD];
+
+/* trace_write.c: events appended under the shard lock */
+void ms_trace_alloc(int shard, uintptr_t addr, uint64_t size, uint32_t stack, int fn) MS_HIDDEN;
+void ms_trace_free(int shard, uintptr_t addr) MS_HIDDEN;
+void ms_trace_stack(uint32_t id, const uintptr_t *pcs, int n) MS_HIDDEN;
+
+void ms_table_lock_shard(int i) MS_HIDDEN;
+void ms_table_unlock_shard(int i) MS_HIDDEN;
+void ms_table_lock_shard(int i)
+{
+    pthread_mutex_lock(&shards[i].lock);
+}
+void ms_table_unlock_shard(int i)
+{
+    pthread_mutex_unlock(&shards[i].lock);
+}
+
+void ms_table_live(uint64_t *bytes, uint64_t *blocks) MS_HIDDEN;
+void ms_table_live(uint64_t *bytes, uint64_t *blocks)
+{
+    *bytes = *blocks = 0;
+    for (int i = 0; i < NSHARD; i++) {
+        *bytes += shards[i].live_bytes;
+        *blocks += shards[i].live_blocks;
+    }
+}
 
 static inline uint64_t mix(uint64_t x)
 {
@@ -114,8 +141,12 @@ void ms_table_insert(uintptr_t addr, uint64_t size, uint32_t stack, int kind, in
     size_t mask = s->cap - 1, j = (h >> 6) & mask;
     while (s->slots[j].addr && s->slots[j].addr != addr)
         j = (j + 1) & mask;
-    if (!s->slots[j].addr)
+    if (!s->slots[j].addr) {
         s->count++;
+    } else { /* the same address again: the old block was freed behind our back */
+        s->live_bytes -= s->slots[j].size;
+        s->live_blocks--;
+    }
     struct ms_block *b = &s->slots[j];
     b->addr = addr;
     b->size = size;
@@ -126,6 +157,9 @@ void ms_table_insert(uintptr_t addr, uint64_t size, uint32_t stack, int kind, in
     b->heur = 0;
     s->allocs++;
     s->bytes += size;
+    s->live_bytes += size;
+    s->live_blocks++;
+    ms_trace_alloc((int)(h & (NSHARD - 1)), addr, size, stack, fn);
     struct freed *f = &s->freed[(h >> 20) & (FREED_SLOTS - 1)];
     if (f->addr == addr)
         f->addr = 0;
@@ -180,7 +214,10 @@ int ms_table_remove(uintptr_t addr, struct ms_block *out)
     if (out)
         *out = s->slots[j];
     s->frees++;
+    s->live_bytes -= s->slots[j].size;
+    s->live_blocks--;
     delete_at(s, (size_t)j);
+    ms_trace_free((int)(h & (NSHARD - 1)), addr);
     pthread_mutex_unlock(&s->lock);
     return 1;
 }
@@ -360,6 +397,7 @@ uint32_t ms_stack_intern(const uintptr_t *pcs, int n)
         atomic_store(&nrecs, next);
         atomic_store_explicit(&idx[slot], next, memory_order_release);
         id = next;
+        ms_trace_stack(id, pcs, n);
     }
     pthread_mutex_unlock(&stack_lock);
     return id;
@@ -384,4 +422,24 @@ void ms_stacks_lock(void)
 void ms_stacks_unlock(void)
 {
     pthread_mutex_unlock(&stack_lock);
+}
+
+/* a forked child's trace starts with every stack and every live block */
+void ms_trace_dump_stacks(void) MS_HIDDEN;
+void ms_trace_dump_stacks(void)
+{
+    uint32_t n = atomic_load(&nrecs);
+    for (uint32_t id = 1; id <= n; id++)
+        ms_trace_stack(id, &pool[recs[id].off], (int)recs[id].n);
+}
+
+void ms_trace_dump_live(void) MS_HIDDEN;
+void ms_trace_dump_live(void)
+{
+    for (int i = 0; i < NSHARD; i++) {
+        struct shard *s = &shards[i];
+        for (size_t j = 0; j < s->cap; j++)
+            if (s->slots[j].addr)
+                ms_trace_alloc(i, s->slots[j].addr, s->slots[j].size, s->slots[j].stack, s->slots[j].fn | 64);
+    }
 }

@@ -15,6 +15,7 @@ void ms_options_init(struct ms_options *o)
     o->freeres = 1;
     o->malloc_fill = -1;
     o->free_fill = -1;
+    strcpy(o->trace_file, "memsleuth.%n.%p.trace");
 }
 
 int ms_options_kinds(const char *s, unsigned *out)
@@ -140,6 +141,11 @@ int ms_options_parse(struct ms_options *o, const char *arg, char *err, size_t er
             o->keep_free_stacks = 1;
         else
             bad = 1;
+    } else if (IS("--trace")) {
+        if (!strcmp(v, "no"))
+            o->trace_file[0] = 0;
+        else
+            bad = copy(o->trace_file, sizeof o->trace_file, v);
     } else if (IS("--log-file")) {
         bad = copy(o->log_file, sizeof o->log_file, v);
     } else if (IS("--json")) {

@@ -24,6 +24,7 @@ struct ms_options {
     char log_file[1024];     /* "" = stderr; %p = pid */
     char json_file[1024];    /* "" = none; %p = pid */
     char supp_files[4096];   /* '\n'-separated paths */
+    char trace_file[1024];   /* trace path pattern (%p pid, %n program name); "" = no trace */
 };
 
 /* Fill with the defaults (DESIGN.md: leak-check=full, show definite and

@@ -9,6 +9,7 @@ BUILD=$(realpath "$2")
 HERE=$(cd "$(dirname "$0")" && pwd)
 T=$(mktemp -d /tmp/ms-e2e.XXXXXX)
 trap 'rm -rf "$T"' EXIT
+cd "$T" || exit 1   # trace files of the runs land here
 pass=0
 fail=0
 n=0

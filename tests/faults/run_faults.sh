@@ -9,6 +9,7 @@ MS=$(realpath "$1")
 HERE=$(cd "$(dirname "$0")" && pwd)
 T=$(mktemp -d /tmp/ms-faults.XXXXXX)
 trap 'rm -rf "$T"' EXIT
+cd "$T" || exit 1   # trace files of the runs land here
 pass=0 fail=0 n=0
 ok() { n=$((n + 1)); pass=$((pass + 1)); echo "ok $n - $1"; }
 bad() {

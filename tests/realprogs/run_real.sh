@@ -15,6 +15,7 @@ cleanup() {
     rm -rf "$T"
 }
 trap cleanup EXIT
+cd "$T" || exit 1   # trace files of the runs land here
 [ -n "${KEEP_REAL:-}" ] && trap - EXIT
 pass=0 fail=0 n=0
 ok() { n=$((n + 1)); pass=$((pass + 1)); echo "ok $n - $1"; }

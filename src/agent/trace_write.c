@@ -1,0 +1,843 @@
+/* trace_write.c - the agent's side of the trace (docs/trace-format.md).
+ *
+ * Events are appended to one buffer per table shard, under the shard's own
+ * lock (table.c calls in here with it held): no extra lock on the hot path,
+ * and for one address the ALLOC and FREE records keep program order.  A full
+ * buffer goes to a lock-free queue; a writer thread wakes every 10 ms, takes
+ * an RSS sample, and every 50 ms collects the full buffers and steals the
+ * partly filled ones, then writes the stacks first and the events after,
+ * each buffer as one zstd chunk.  A program killed by SIGKILL loses at most
+ * the last 50 ms.  The writer's own mallocs (zstd) are served from the
+ * agent's region; it blocks every signal, so the program's handlers never
+ * run on it, and stop-the-world leaves it alone.
+ *
+ * The trace descriptor is kept at a high number and checked (device and
+ * inode) before each write: a daemon that closes every descriptor, or
+ * dup2()s over ours, must never receive trace bytes in its own files.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "agent.h"
+
+#include <dlfcn.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#define BUF_BYTES (64 * 1024)
+#define BUF_SLACK 256 /* room for one record past the soft end */
+#define NSHARD 64
+
+struct evbuf {
+    struct evbuf *next;   /* queue / free list link */
+    uint64_t seq;         /* when it became a shard's current buffer: write order */
+    uint32_t len;
+    uint64_t t, a;        /* delta state (reset per chunk) */
+    uint8_t data[BUF_BYTES + BUF_SLACK];
+};
+
+static int trace_on;
+static int trace_fd = -1;
+static dev_t trace_dev;
+static ino_t trace_ino;
+static char trace_path[1200];
+static uint64_t t0_ns;
+static struct evbuf *shard_buf[NSHARD];
+static struct evbuf *stack_buf, *misc_buf;      /* misc: modules, samples, fork, end */
+static _Atomic(struct evbuf *) full_events, full_stacks, free_bufs;
+static pthread_mutex_t flush_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t misc_lock = PTHREAD_MUTEX_INITIALIZER;
+static pid_t writer_tid;
+static volatile int writer_stop;
+static unsigned long long mod_adds, mod_subs;
+static _Atomic uint64_t lost_events;
+static _Atomic uint64_t buf_seq;
+static int failed_once;
+
+pid_t ms_trace_writer_tid(void)
+{
+    return writer_tid;
+}
+
+/* ---- time and encoding --------------------------------------------------- */
+static inline uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec - t0_ns;
+}
+
+static inline uint8_t *put_varint(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+static inline uint8_t *put_svarint(uint8_t *p, int64_t v)
+{
+    return put_varint(p, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
+}
+
+static uint8_t *put_str(uint8_t *p, const char *s, size_t max)
+{
+    size_t n = strnlen(s, max);
+    p = put_varint(p, n);
+    memcpy(p, s, n);
+    return p + n;
+}
+
+/* a record: type, length (one or two bytes: payloads stay under 16 KiB), payload */
+static inline uint8_t *rec_begin(uint8_t *p, unsigned type, uint8_t **lenpos)
+{
+    *p++ = (uint8_t)type;
+    *lenpos = p;
+    return p + 2;
+}
+
+static inline uint8_t *rec_end(uint8_t *p, uint8_t *lenpos)
+{
+    size_t n = (size_t)(p - (lenpos + 2));
+    lenpos[0] = (uint8_t)(n | 0x80); /* two-byte varint, even when small */
+    lenpos[1] = (uint8_t)(n >> 7);
+    return p;
+}
+
+/* ---- buffers ------------------------------------------------------------- */
+static struct evbuf *buf_get(void)
+{
+    struct evbuf *b = atomic_load(&free_bufs);
+    while (b && !atomic_compare_exchange_weak(&free_bufs, &b, b->next))
+        ;
+    if (!b)
+        b = ms_region_alloc(sizeof *b);
+    if (b) {
+        b->next = NULL;
+        b->len = 0;
+        b->t = b->a = 0;
+    }
+    return b;
+}
+
+static void buf_push(_Atomic(struct evbuf *) *q, struct evbuf *b)
+{
+    b->next = atomic_load(q);
+    while (!atomic_compare_exchange_weak(q, &b->next, b))
+        ;
+}
+
+static struct evbuf *queue_take(_Atomic(struct evbuf *) *q)
+{
+    /* oldest first: the stack is LIFO, reverse it */
+    struct evbuf *l = atomic_exchange(q, NULL), *r = NULL;
+    while (l) {
+        struct evbuf *n = l->next;
+        l->next = r;
+        r = l;
+        l = n;
+    }
+    return r;
+}
+
+/* room for one more record in *slot; swaps a full buffer out.  Returns NULL
+ * when no memory is left (the event is counted as lost). */
+static inline struct evbuf *room(struct evbuf **slot, _Atomic(struct evbuf *) *q)
+{
+    struct evbuf *b = *slot;
+    if (MS_LIKELY(b && b->len < BUF_BYTES))
+        return b;
+    struct evbuf *nb = buf_get();
+    if (!nb)
+        return NULL;
+    nb->seq = atomic_fetch_add(&buf_seq, 1);
+    if (b)
+        buf_push(q, b);
+    *slot = nb;
+    return nb;
+}
+
+/* ---- hot path: called by table.c with the shard lock held ---------------- */
+void ms_trace_alloc(int shard, uintptr_t addr, uint64_t size, uint32_t stack, int fn)
+{
+    if (!trace_on)
+        return;
+    struct evbuf *b = room(&shard_buf[shard], &full_events);
+    if (!b) {
+        atomic_fetch_add(&lost_events, 1);
+        return;
+    }
+    uint64_t t = now_ns();
+    uint8_t *lp, *p = rec_begin(b->data + b->len, 5, &lp);
+    p = put_varint(p, t - b->t);
+    p = put_svarint(p, (int64_t)(addr - b->a));
+    p = put_varint(p, size);
+    p = put_varint(p, stack);
+    p = put_varint(p, (uint64_t)fn);
+    b->t = t;
+    b->a = addr;
+    b->len = (uint32_t)(rec_end(p, lp) - b->data);
+}
+
+void ms_trace_free(int shard, uintptr_t addr)
+{
+    if (!trace_on)
+        return;
+    struct evbuf *b = room(&shard_buf[shard], &full_events);
+    if (!b) {
+        atomic_fetch_add(&lost_events, 1);
+        return;
+    }
+    uint64_t t = now_ns();
+    uint8_t *lp, *p = rec_begin(b->data + b->len, 6, &lp);
+    p = put_varint(p, t - b->t);
+    p = put_svarint(p, (int64_t)(addr - b->a));
+    b->t = t;
+    b->a = addr;
+    b->len = (uint32_t)(rec_end(p, lp) - b->data);
+}
+
+/* called by table.c with the stack lock held, for each new stack */
+void ms_trace_stack(uint32_t id, const uintptr_t *pcs, int n)
+{
+    if (!trace_on)
+        return;
+    struct evbuf *b = room(&stack_buf, &full_stacks);
+    if (!b) {
+        atomic_fetch_add(&lost_events, 1);
+        return;
+    }
+    uint8_t *lp, *p = rec_begin(b->data + b->len, 3, &lp);
+    p = put_varint(p, id);
+    p = put_varint(p, (uint64_t)n);
+    for (int i = 0; i < n; i++)
+        p = i ? put_svarint(p, (int64_t)(pcs[i] - pcs[i - 1])) : put_varint(p, pcs[i]);
+    b->len = (uint32_t)(rec_end(p, lp) - b->data);
+}
+
+/* ---- writing chunks ------------------------------------------------------ */
+static uint32_t fnv1a(const uint8_t *p, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 16777619u;
+    return h;
+}
+
+static void fail(const char *what, int err)
+{
+    if (!failed_once) {
+        failed_once = 1;
+        ms_warn("the trace '%s' stops here: %s: %s", trace_path, what, strerror(err));
+    }
+    trace_on = 0;
+}
+
+/* is trace_fd still our file?  If the program closed it or put another
+ * file on its number, reopen ours (append) on a fresh high number */
+static int fd_ok(void)
+{
+    struct stat st;
+    if (trace_fd >= 0 && fstat(trace_fd, &st) == 0 && st.st_dev == trace_dev && st.st_ino == trace_ino)
+        return 1;
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, trace_path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        fail("cannot reopen it", errno);
+        trace_fd = -1;
+        return 0;
+    }
+    int hi = fcntl(fd, F_DUPFD_CLOEXEC, 900);
+    if (hi >= 0) {
+        close(fd);
+        fd = hi;
+    }
+    if (fstat(fd, &st) != 0 || st.st_ino != trace_ino || st.st_dev != trace_dev) {
+        close(fd);
+        fail("it was replaced", ESTALE);
+        trace_fd = -1;
+        return 0;
+    }
+    trace_fd = fd;
+    return 1;
+}
+
+static int write_all(const void *p, size_t n)
+{
+    const char *c = p;
+    while (n) {
+        ssize_t w = write(trace_fd, c, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            fail("cannot write", w < 0 ? errno : ENOSPC);
+            return -1;
+        }
+        c += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static ZSTD_CCtx *cctx;
+static uint8_t *zout;
+static size_t zout_cap;
+
+static void write_chunk(const uint8_t *data, uint32_t len)
+{
+    if (!len || !trace_on || !fd_ok())
+        return;
+    if (!cctx)
+        cctx = ZSTD_createCCtx();
+    size_t bound = ZSTD_compressBound(len);
+    if (zout_cap < bound + 16) {
+        zout_cap = bound + 16 > 256 * 1024 ? bound + 16 : 256 * 1024;
+        zout = ms_region_alloc(zout_cap);
+    }
+    if (!cctx || !zout) {
+        fail("out of memory for compression", ENOMEM);
+        return;
+    }
+    size_t c = ZSTD_compressCCtx(cctx, zout + 16, zout_cap - 16, data, len, 1);
+    if (ZSTD_isError(c)) {
+        fail("compression failed", EIO);
+        return;
+    }
+    uint32_t hdr[4] = { 0x4b43534du, (uint32_t)c, len, fnv1a(zout + 16, c) };
+    memcpy(zout, hdr, sizeof hdr);
+    write_all(zout, c + 16);
+}
+
+static void write_buf_list(struct evbuf *l)
+{
+    while (l) {
+        struct evbuf *n = l->next;
+        write_chunk(l->data, l->len);
+        l->len = 0;
+        buf_push(&free_bufs, l);
+        l = n;
+    }
+}
+
+/* collect the events first, then the stacks, and write the stacks first:
+ * every stack an event uses was recorded before the event */
+/* order a list by seq (insertion sort: a flush holds a few dozen buffers) */
+static struct evbuf *by_seq(struct evbuf *l)
+{
+    struct evbuf *sorted = NULL;
+    while (l) {
+        struct evbuf *n = l->next, **pp = &sorted;
+        while (*pp && (*pp)->seq <= l->seq)
+            pp = &(*pp)->next;
+        l->next = *pp;
+        *pp = l;
+        l = n;
+    }
+    return sorted;
+}
+
+static void flush_locked(void);
+
+/* whichever thread flushes (the writer, an exiting or exec'ing thread, a
+ * fork child), zstd's memory comes from the agent's region, never from the
+ * program's heap */
+static void flush(void)
+{
+    int was = ms_ts.in_report;
+    ms_ts.in_report = 1;
+    pthread_mutex_lock(&flush_lock);
+    flush_locked();
+    pthread_mutex_unlock(&flush_lock);
+    ms_ts.in_report = was;
+}
+
+static void flush_locked(void)
+{
+    /* steal the shards' current buffers first, then take the queue: a
+     * buffer queued for a shard is then either older than the stolen one or
+     * newer, and sorting by seq writes each shard's events in order */
+    struct evbuf *ev = NULL;
+    extern void ms_table_lock_shard(int i) MS_HIDDEN;
+    extern void ms_table_unlock_shard(int i) MS_HIDDEN;
+    for (int i = 0; i < NSHARD; i++) {
+        if (!shard_buf[i] || !shard_buf[i]->len)
+            continue;
+        struct evbuf *nb = buf_get();
+        if (!nb)
+            break;
+        ms_table_lock_shard(i);
+        struct evbuf *old = shard_buf[i];
+        nb->seq = atomic_fetch_add(&buf_seq, 1);
+        shard_buf[i] = nb;
+        ms_table_unlock_shard(i);
+        old->next = ev;
+        ev = old;
+    }
+    struct evbuf *q = queue_take(&full_events);
+    while (q) {
+        struct evbuf *n = q->next;
+        q->next = ev;
+        ev = q;
+        q = n;
+    }
+    ev = by_seq(ev);
+    extern void ms_stacks_lock(void) MS_HIDDEN;
+    extern void ms_stacks_unlock(void) MS_HIDDEN;
+    struct evbuf *st = queue_take(&full_stacks);
+    struct evbuf *nb = buf_get();
+    if (nb) {
+        ms_stacks_lock();
+        struct evbuf *old = stack_buf;
+        stack_buf = nb;
+        ms_stacks_unlock();
+        if (old) {
+            struct evbuf **t2 = &st;
+            while (*t2)
+                t2 = &(*t2)->next;
+            old->next = NULL;
+            *t2 = old;
+        }
+    }
+    pthread_mutex_lock(&misc_lock);
+    struct evbuf *misc = misc_buf;
+    misc_buf = NULL;
+    pthread_mutex_unlock(&misc_lock);
+    write_buf_list(st);
+    if (misc) {
+        misc->next = NULL;
+        write_buf_list(misc);
+    }
+    write_buf_list(ev);
+}
+
+/* ---- misc records: modules, samples, fork, leaks, end --------------------- */
+static struct evbuf *misc_room(void)
+{
+    if (misc_buf && misc_buf->len >= BUF_BYTES) {
+        pthread_mutex_unlock(&misc_lock);
+        flush();
+        pthread_mutex_lock(&misc_lock);
+    }
+    if (!misc_buf)
+        misc_buf = buf_get();
+    return misc_buf;
+}
+
+static int note_module(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    (void)data;
+    char exe[1024];
+    const char *path = info->dlpi_name;
+    if (!path || !path[0]) {
+        ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        exe[k > 0 ? k : 0] = 0;
+        path = exe;
+    }
+    uintptr_t lo = UINTPTR_MAX, hi = 0;
+    const uint8_t *bid = NULL;
+    size_t bidlen = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_LOAD) {
+            uintptr_t a = info->dlpi_addr + ph->p_vaddr;
+            lo = a < lo ? a : lo;
+            hi = a + ph->p_memsz > hi ? a + ph->p_memsz : hi;
+        } else if (ph->p_type == PT_NOTE && !bid) {
+            const uint8_t *n = (const uint8_t *)(info->dlpi_addr + ph->p_vaddr), *e = n + ph->p_memsz;
+            while (n + 12 <= e) {
+                uint32_t nsz, dsz, type;
+                memcpy(&nsz, n, 4);
+                memcpy(&dsz, n + 4, 4);
+                memcpy(&type, n + 8, 4);
+                const uint8_t *name = n + 12, *desc = name + ((nsz + 3) & ~3u);
+                if (desc + dsz > e)
+                    break;
+                if (type == NT_GNU_BUILD_ID && nsz == 4 && !memcmp(name, "GNU", 4) && dsz <= 64) {
+                    bid = desc;
+                    bidlen = dsz;
+                    break;
+                }
+                n = desc + ((dsz + 3) & ~3u);
+            }
+        }
+    }
+    if (!hi || !strncmp(path, "linux-vdso", 10))
+        return 0;
+    struct evbuf *b = misc_room();
+    if (!b)
+        return 0;
+    uint64_t t = now_ns();
+    uint8_t *lp, *p = rec_begin(b->data + b->len, 2, &lp);
+    p = put_varint(p, t - b->t);
+    p = put_str(p, path, 1024);
+    p = put_varint(p, bidlen);
+    memcpy(p, bid, bidlen);
+    p += bidlen;
+    p = put_varint(p, info->dlpi_addr);
+    p = put_varint(p, lo);
+    p = put_varint(p, hi);
+    p = put_varint(p, 0);
+    b->t = t;
+    b->len = (uint32_t)(rec_end(p, lp) - b->data);
+    return 0;
+}
+
+static int count_modules(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    unsigned long long *ad = data;
+    ad[0] = info->dlpi_adds;
+    ad[1] = info->dlpi_subs;
+    return 1;
+}
+
+/* (re)write the module list when the loader's counters moved */
+static void modules_if_changed(int force)
+{
+    unsigned long long ad[2] = { 0, 0 };
+    dl_iterate_phdr(count_modules, ad);
+    if (!force && ad[0] == mod_adds && ad[1] == mod_subs)
+        return;
+    mod_adds = ad[0];
+    mod_subs = ad[1];
+    pthread_mutex_lock(&misc_lock);
+    dl_iterate_phdr(note_module, NULL);
+    pthread_mutex_unlock(&misc_lock);
+}
+
+extern void ms_table_live(uint64_t *bytes, uint64_t *blocks) MS_HIDDEN;
+
+static void sample(void)
+{
+    long pages = 0;
+    char buf[128];
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (n > 0) {
+            buf[n] = 0;
+            char *sp = strchr(buf, ' ');
+            pages = sp ? atol(sp + 1) : 0;
+        }
+    }
+    uint64_t lb, lk;
+    ms_table_live(&lb, &lk);
+    pthread_mutex_lock(&misc_lock);
+    struct evbuf *b = misc_room();
+    if (b) {
+        uint64_t t = now_ns();
+        uint8_t *lp, *p = rec_begin(b->data + b->len, 7, &lp);
+        p = put_varint(p, t - b->t);
+        p = put_varint(p, (uint64_t)pages * 4096);
+        p = put_varint(p, lb);
+        p = put_varint(p, lk);
+        b->t = t;
+        b->len = (uint32_t)(rec_end(p, lp) - b->data);
+    }
+    uint64_t lost = atomic_exchange(&lost_events, 0);
+    if (b && lost) {
+        uint64_t t = now_ns();
+        uint8_t *lp, *p = rec_begin(b->data + b->len, 13, &lp);
+        p = put_varint(p, t - b->t);
+        p = put_varint(p, lost);
+        b->t = t;
+        b->len = (uint32_t)(rec_end(p, lp) - b->data);
+    }
+    pthread_mutex_unlock(&misc_lock);
+}
+
+static void misc_simple(unsigned type, uint64_t a, uint64_t b2, int two, const char *str)
+{
+    if (!trace_on)
+        return;
+    pthread_mutex_lock(&misc_lock);
+    struct evbuf *b = misc_room();
+    if (b) {
+        uint64_t t = now_ns();
+        uint8_t *lp, *p = rec_begin(b->data + b->len, type, &lp);
+        p = put_varint(p, t - b->t);
+        if (str)
+            p = put_str(p, str, 1024);
+        else
+            p = put_varint(p, a);
+        if (two)
+            p = put_varint(p, b2);
+        b->t = t;
+        b->len = (uint32_t)(rec_end(p, lp) - b->data);
+    }
+    pthread_mutex_unlock(&misc_lock);
+}
+
+void ms_trace_fork(pid_t child)
+{
+    misc_simple(10, (uint64_t)child, 0, 0, NULL);
+}
+
+/* before exec: the image's trace ends here (the new image writes its own) */
+void ms_trace_exec(const char *path)
+{
+    if (!trace_on)
+        return;
+    misc_simple(11, 0, 0, 0, path ? path : "");
+    flush();
+}
+
+void ms_trace_leak(int kind, uint32_t stack, uint64_t bytes, uint64_t blocks, uint64_t ind, int suppressed)
+{
+    if (!trace_on)
+        return;
+    pthread_mutex_lock(&misc_lock);
+    struct evbuf *b = misc_room();
+    if (b) {
+        uint8_t *lp, *p = rec_begin(b->data + b->len, 8, &lp);
+        p = put_varint(p, (uint64_t)kind);
+        p = put_varint(p, stack);
+        p = put_varint(p, bytes);
+        p = put_varint(p, blocks);
+        p = put_varint(p, ind);
+        p = put_varint(p, (uint64_t)suppressed);
+        b->len = (uint32_t)(rec_end(p, lp) - b->data);
+    }
+    pthread_mutex_unlock(&misc_lock);
+}
+
+/* the last records, written from the exiting thread */
+void ms_trace_end(int how, int status)
+{
+    if (!trace_on)
+        return;
+    sample();
+    misc_simple(9, (uint64_t)how, (uint64_t)status, 1, NULL);
+    flush();
+    trace_on = 0;
+}
+
+/* ---- the writer thread ------------------------------------------------------ */
+static void *writer(void *arg)
+{
+    (void)arg;
+    ms_ts.in_report = 1; /* zstd's mallocs come from the region */
+    __atomic_store_n(&writer_tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
+    unsigned tick = 0;
+    while (!writer_stop && trace_on) {
+        struct timespec d = { 0, 10 * 1000000 };
+        nanosleep(&d, NULL);
+        if (!trace_on)
+            break;
+        sample();
+        if (++tick % 5 == 0) {
+            if (tick % 50 == 0)
+                modules_if_changed(0);
+            flush();
+        }
+    }
+    return NULL;
+}
+
+static void start_writer(void)
+{
+    static int (*real_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+    static int (*real_sigmask)(int, const sigset_t *, sigset_t *);
+    if (!real_create)
+        real_create = dlsym(RTLD_NEXT, "pthread_create");
+    if (!real_sigmask)
+        real_sigmask = dlsym(RTLD_NEXT, "pthread_sigmask");
+    if (!real_create || !real_sigmask)
+        return;
+    sigset_t all, old;
+    sigfillset(&all);
+    real_sigmask(SIG_SETMASK, &all, &old); /* the thread inherits it: no signal runs there */
+    int was = ms_ts.in_report;
+    ms_ts.in_report = 1; /* glibc's allocations for the new thread are the agent's */
+    pthread_t t;
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    if (real_create(&t, &at, writer, NULL) != 0) {
+        ms_warn("cannot start the trace writer thread; the trace is written at exit only");
+    } else {
+        /* stop-the-world must know the writer's tid (it blocks the stop signal) */
+        for (int i = 0; i < 2000 && !__atomic_load_n(&writer_tid, __ATOMIC_ACQUIRE); i++) {
+            struct timespec d = { 0, 100000 };
+            nanosleep(&d, NULL);
+        }
+    }
+    pthread_attr_destroy(&at);
+    ms_ts.in_report = was;
+    real_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/* ---- opening the file --------------------------------------------------------- */
+static void expand(char *out, size_t cap, const char *pat)
+{
+    char exe[1024], *name = exe;
+    ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[k > 0 ? k : 0] = 0;
+    char *sl = strrchr(exe, '/');
+    if (sl)
+        name = sl + 1;
+    size_t j = 0;
+    for (const char *p = pat; *p && j + 1 < cap; p++) {
+        if (p[0] == '%' && p[1] == 'p') {
+            j += (size_t)snprintf(out + j, cap - j, "%d", (int)ms_pid);
+            p++;
+        } else if (p[0] == '%' && p[1] == 'n') {
+            j += (size_t)snprintf(out + j, cap - j, "%s", name);
+            p++;
+        } else {
+            out[j++] = *p;
+        }
+        if (j >= cap)
+            j = cap - 1;
+    }
+    out[j] = 0;
+}
+
+static uint8_t *header_payload(uint8_t *p)
+{
+    uint8_t *lp;
+    char exe[1024], cwd[1024];
+    ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[k > 0 ? k : 0] = 0;
+    if (!getcwd(cwd, sizeof cwd))
+        cwd[0] = 0;
+    struct timespec rt;
+    clock_gettime(CLOCK_REALTIME, &rt);
+    p = rec_begin(p, 1, &lp);
+    p = put_varint(p, (uint64_t)ms_pid);
+    p = put_varint(p, (uint64_t)ms_ppid);
+    p = put_varint(p, (uint64_t)rt.tv_sec * 1000000000ull + (uint64_t)rt.tv_nsec);
+    p = put_str(p, exe, 1024);
+    /* argv from /proc/self/cmdline, at most 64 arguments and 4 KiB */
+    char cmd[4096];
+    int n = 0;
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+    ssize_t got = fd >= 0 ? read(fd, cmd, sizeof cmd - 1) : 0;
+    if (fd >= 0)
+        close(fd);
+    if (got < 0)
+        got = 0;
+    cmd[got] = 0;
+    for (ssize_t i = 0; i < got && n < 64; i += (ssize_t)strlen(cmd + i) + 1)
+        n++;
+    p = put_varint(p, (uint64_t)n);
+    ssize_t off = 0;
+    for (int i = 0; i < n; i++) {
+        p = put_str(p, cmd + off, 1024);
+        off += (ssize_t)strlen(cmd + off) + 1;
+    }
+    p = put_str(p, cwd, 1024);
+    return rec_end(p, lp);
+}
+
+/* open a new file (never an existing one: an image that execs itself keeps
+ * its pid and name, so add .1, .2, ...), write the header */
+static int open_trace(void)
+{
+    char base[1200];
+    expand(base, sizeof base, ms_opt.trace_file);
+    int fd = -1;
+    for (int i = 0; i < 100 && fd < 0; i++) {
+        if (i)
+            snprintf(trace_path, sizeof trace_path, "%s.%d", base, i);
+        else
+            snprintf(trace_path, sizeof trace_path, "%s", base);
+        fd = (int)syscall(SYS_openat, AT_FDCWD, trace_path,
+                          O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0 && errno != EEXIST)
+            break;
+    }
+    if (fd < 0) {
+        ms_warn("cannot create the trace '%s': %s; running without a trace", trace_path, strerror(errno));
+        return -1;
+    }
+    int hi = fcntl(fd, F_DUPFD_CLOEXEC, 900);
+    if (hi >= 0) {
+        close(fd);
+        fd = hi;
+    }
+    struct stat st;
+    fstat(fd, &st);
+    trace_dev = st.st_dev;
+    trace_ino = st.st_ino;
+    trace_fd = fd;
+    extern void ms_fd_internal_set(int fd) MS_HIDDEN;
+    ms_fd_internal_set(fd);
+    static uint8_t hdr[8 + 8 + 8192];
+    memcpy(hdr, "MSLTRACE", 8);
+    uint8_t *end = header_payload(hdr + 16);
+    uint32_t v = 1, len = (uint32_t)(end - (hdr + 16));
+    memcpy(hdr + 8, &v, 4);
+    memcpy(hdr + 12, &len, 4);
+    trace_on = 1;
+    if (write_all(hdr, (size_t)(end - hdr)) < 0)
+        return -1;
+    return 0;
+}
+
+void ms_trace_start(void)
+{
+    if (!ms_opt.trace_file[0] || !ms_active)
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    t0_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    if (open_trace() < 0)
+        return;
+    modules_if_changed(1);
+    start_writer();
+}
+
+/* in a forked child: the parent's unwritten events are the parent's; start
+ * a file of our own with the modules, every stack, and the inherited blocks */
+void ms_trace_after_fork_child(void)
+{
+    int was_on = trace_on;
+    trace_on = 0;
+    pthread_mutex_init(&flush_lock, NULL);
+    pthread_mutex_init(&misc_lock, NULL);
+    atomic_store(&full_events, NULL);
+    atomic_store(&full_stacks, NULL);
+    for (int i = 0; i < NSHARD; i++)
+        if (shard_buf[i])
+            shard_buf[i]->len = 0, shard_buf[i]->t = shard_buf[i]->a = 0;
+    if (stack_buf)
+        stack_buf->len = 0;
+    misc_buf = NULL;
+    writer_tid = 0;
+    failed_once = 0;
+    if (trace_fd >= 0)
+        close(trace_fd);
+    trace_fd = -1;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    t0_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    if (!was_on || open_trace() < 0)
+        return;
+    mod_adds = mod_subs = 0;
+    modules_if_changed(1);
+    extern void ms_trace_dump_stacks(void) MS_HIDDEN;
+    extern void ms_trace_dump_live(void) MS_HIDDEN;
+    uint64_t lb, lk;
+    ms_table_live(&lb, &lk);
+    misc_simple(12, lk, 0, 0, NULL);
+    ms_trace_dump_stacks();
+    ms_trace_dump_live();
+    flush();
+    start_writer();
+}
