@@ -24,6 +24,7 @@
 
 #include <dlfcn.h>
 #include <elf.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <link.h>
 #include <pthread.h>
@@ -155,11 +156,15 @@ struct report_req {
 static struct report_req req;
 static ucontext_t report_uc, caller_uc;
 
+/* one stop-the-world at a time: the exit check and a live snapshot */
+static pthread_mutex_t world_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ms_thread_regs world_slots[1024];
+
 static void report_body(void)
 {
-    static struct ms_thread_regs slots[1024];
-    ms_stw_regs = slots;
-    ms_stw_nregs = ms_stop_world(slots, 1024);
+    pthread_mutex_lock(&world_lock);
+    ms_stw_regs = world_slots;
+    ms_stw_nregs = ms_stop_world(world_slots, 1024);
     struct ms_leak_result res;
     memset(&res, 0, sizeof res);
     if (ms_leak_check(&req.self, &res) == 0)
@@ -167,6 +172,92 @@ static void report_body(void)
     else
         ms_warn("the leak check could not run (out of memory for its tables)");
     ms_start_world();
+    pthread_mutex_unlock(&world_lock);
+}
+
+/* ---- live snapshots (run on the agent's own thread) -------------------------- */
+volatile int ms_snapshot_requested;
+int ms_snapshot_interval_ms;
+
+static void snapshot_signal_handler(int sig)
+{
+    (void)sig;
+    ms_snapshot_requested = 1;
+}
+
+int ms_snapshot(int trigger, int pools, int reply_fd)
+{
+    static int id;
+    if (!ms_active || atomic_load(&reporting)) {
+        if (reply_fd >= 0)
+            dprintf(reply_fd, "error: the process is exiting\n");
+        return -1;
+    }
+    pthread_mutex_lock(&world_lock);
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    ms_stw_regs = world_slots;
+    ms_stw_nregs = ms_stop_world(world_slots, 1024);
+    struct ms_out *o = ms_region_alloc(sizeof *o);
+    if (!o) {
+        ms_start_world();
+        pthread_mutex_unlock(&world_lock);
+        return -1;
+    }
+    if (pools) {
+        /* the program's pool trees, printed by the pool library itself while
+         * its threads are stopped */
+        void (*dump)(FILE *, int) = (void (*)(FILE *, int))dlsym(RTLD_DEFAULT, "ms_pool_dump_all");
+        if (!dump) {
+            ms_start_world();
+            pthread_mutex_unlock(&world_lock);
+            if (reply_fd >= 0)
+                dprintf(reply_fd, "error: this program does not use libmemsleuth_pool\n");
+            ms_region_release(o, sizeof *o);
+            return -1;
+        }
+        FILE *f = reply_fd >= 0 ? fdopen(dup(reply_fd), "w") : NULL;
+        if (f) {
+            dump(f, 0);
+            fclose(f);
+        }
+        ms_start_world();
+        pthread_mutex_unlock(&world_lock);
+        ms_region_release(o, sizeof *o);
+        return 0;
+    }
+    struct ms_scan_self self;
+    memset(&self, 0, sizeof self); /* this thread is the agent's: its stack is no root */
+    struct ms_leak_result res;
+    memset(&res, 0, sizeof res);
+    int ok = ms_leak_check(&self, &res) == 0;
+    /* the verdicts are copied into the summary below; the program may go on */
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    uint64_t pause = (uint64_t)(b.tv_sec - a.tv_sec) * 1000000000ull + (uint64_t)(b.tv_nsec - a.tv_nsec);
+    if (ok) {
+        uint64_t scanned = 0;
+        for (size_t i = 0; i < res.nblocks; i++)
+            scanned += res.blocks[i].size;
+        o->fd = reply_fd;
+        if (reply_fd < 0) { /* a signal or the interval: the report's destination */
+            o->fd = 2;
+            if (ms_opt.log_file[0]) {
+                char path[1200];
+                ms_expand_path(path, sizeof path, ms_opt.log_file);
+                int fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+                if (fd >= 0)
+                    o->fd = fd;
+            }
+        }
+        ms_snapshot_report(&res, o, ++id, trigger, pause, scanned);
+        if (o->fd > 2 && o->fd != reply_fd)
+            close(o->fd);
+    }
+    ms_start_world();
+    ms_leak_release();
+    pthread_mutex_unlock(&world_lock);
+    ms_region_release(o, sizeof *o);
+    return ok ? 0 : -1;
 }
 
 /* count threads: freeres is only safe when no other thread runs */
@@ -359,6 +450,8 @@ static void fatal_handler(int sig, siginfo_t *si, void *ucv)
 
 static void install_fatal(int sig)
 {
+    if (sig == ms_opt.snapshot_signal)
+        return;
     struct sigaction cur;
     if (ms_real_sigaction(sig, NULL, &cur) != 0)
         return;
@@ -721,5 +814,14 @@ __attribute__((constructor)) static void late_init(void)
     for (size_t i = 0; i < sizeof fatal_sigs / sizeof fatal_sigs[0]; i++)
         install_fatal(fatal_sigs[i]);
     on_exit(exit_handler, NULL);
+    ms_snapshot_interval_ms = ms_opt.snapshot_interval_ms;
+    if (ms_opt.snapshot_signal) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = snapshot_signal_handler;
+        sa.sa_flags = SA_RESTART;
+        ms_real_sigaction(ms_opt.snapshot_signal, &sa, NULL);
+        we_own[ms_opt.snapshot_signal] = 0; /* the program may take it over */
+    }
     ms_trace_start();
 }

@@ -172,6 +172,7 @@ struct ms_scan_self {
     int nregs;
 };
 int ms_leak_check(const struct ms_scan_self *self, struct ms_leak_result *res) MS_HIDDEN;
+void ms_leak_release(void) MS_HIDDEN;
 /* fault-tolerant reads while scanning */
 extern volatile int ms_scan_guard MS_HIDDEN;
 void ms_scan_fault(void) MS_HIDDEN;
@@ -180,6 +181,21 @@ void ms_scan_fault(void) MS_HIDDEN;
 enum ms_exit_how { MS_EXIT_NORMAL, MS_EXIT_UNDERSCORE, MS_EXIT_SIGNAL };
 /* returns 1 when leaks of the error kinds (or free errors) were found */
 int ms_report(const struct ms_leak_result *res, int how, int status) MS_HIDDEN;
+
+struct ms_out;
+/* ---- control.c, snapshots ---------------------------------------------------- */
+void ms_control_start(void) MS_HIDDEN;
+void ms_control_stop(void) MS_HIDDEN;
+void ms_control_after_fork_child(void) MS_HIDDEN;
+void ms_control_poll(int ms) MS_HIDDEN;
+/* trigger: 1 signal, 2 interval, 3 command; pools: print the pool trees */
+int ms_snapshot(int trigger, int pools, int reply_fd) MS_HIDDEN;
+void ms_snapshot_report(const struct ms_leak_result *res, struct ms_out *o, int id, int trigger,
+                        uint64_t pause_ns, uint64_t scanned) MS_HIDDEN;
+extern volatile int ms_snapshot_requested MS_HIDDEN;
+extern int ms_snapshot_interval_ms MS_HIDDEN;
+void ms_trace_snapshot(int id, int trigger, uint64_t pause_ns) MS_HIDDEN;
+void ms_trace_snap_leak(int kind, uint32_t stack, uint64_t bytes, uint64_t blocks) MS_HIDDEN;
 
 /* ---- trace_write.c: the trace (docs/trace-format.md) ------------------------ */
 void ms_trace_start(void) MS_HIDDEN;

@@ -41,6 +41,8 @@ static uintptr_t min_addr, max_end;
 static uint32_t *mstack;
 static size_t msp;
 static uint64_t *ind_bytes, *ind_blocks;
+static size_t cap_B, cap_stack, cap_ind, cap_maps;
+static struct map *maps_mem;
 
 /* ---- sorting: LSD radix on 48-bit addresses ---------------------------- */
 static void sort_blocks(struct ms_block *a, size_t n)
@@ -310,6 +312,8 @@ static size_t parse_maps(struct map **out)
     for (size_t i = 0; i < len; i++)
         lines += txt[i] == '\n';
     struct map *m = ms_region_alloc((lines + 1) * sizeof *m);
+    cap_maps = lines + 1;
+    maps_mem = m;
     size_t n = 0;
     const char *p = txt, *end = txt + len;
     while (m && p < end) {
@@ -386,6 +390,7 @@ int ms_leak_check(const struct ms_scan_self *self, struct ms_leak_result *res)
     extern int ms_stw_nregs MS_HIDDEN;
 
     size_t cap = ms_table_count() + 1024;
+    cap_B = cap;
     B = ms_region_alloc(cap * sizeof *B);
     if (!B)
         return -1;
@@ -400,9 +405,11 @@ int ms_leak_check(const struct ms_scan_self *self, struct ms_leak_result *res)
         if (e > max_end)
             max_end = e;
     }
-    mstack = ms_region_alloc((2 * NB + 16) * sizeof *mstack);
-    ind_bytes = ms_region_alloc((NB + 1) * sizeof *ind_bytes);
-    ind_blocks = ms_region_alloc((NB + 1) * sizeof *ind_blocks);
+    cap_stack = 2 * NB + 16;
+    cap_ind = NB + 1;
+    mstack = ms_region_alloc(cap_stack * sizeof *mstack);
+    ind_bytes = ms_region_alloc(cap_ind * sizeof *ind_bytes);
+    ind_blocks = ms_region_alloc(cap_ind * sizeof *ind_blocks);
     if (!mstack || !ind_bytes || !ind_blocks)
         return -1;
     msp = 0;
@@ -518,4 +525,20 @@ int ms_leak_check(const struct ms_scan_self *self, struct ms_leak_result *res)
     res->indirect_bytes = ind_bytes;
     res->indirect_blocks = ind_blocks;
     return 0;
+}
+
+/* give the tables of one check back (a live snapshot runs it again later) */
+void ms_leak_release(void)
+{
+    ms_region_release(B, cap_B * sizeof *B);
+    ms_region_release(mstack, cap_stack * sizeof *mstack);
+    ms_region_release(ind_bytes, cap_ind * sizeof *ind_bytes);
+    ms_region_release(ind_blocks, cap_ind * sizeof *ind_blocks);
+    if (maps_mem)
+        ms_region_release(maps_mem, cap_maps * sizeof *maps_mem);
+    B = NULL;
+    mstack = NULL;
+    ind_bytes = ind_blocks = NULL;
+    maps_mem = NULL;
+    NB = 0;
 }

@@ -309,6 +309,50 @@ static int rec_cmp(const void *a, const void *b)
     return x->stack < y->stack ? -1 : x->stack > y->stack;
 }
 
+/* group blocks into loss records by (kind, stack), sorted as valgrind does */
+static struct rec *group(const struct ms_leak_result *res, size_t *nrec_out)
+{
+    size_t nb = res->nblocks, nrec = 0;
+    size_t hcap = 64;
+    while (hcap < nb * 2 + 64)
+        hcap *= 2;
+    uint32_t *hidx = ms_region_alloc(hcap * sizeof *hidx);
+    struct rec *recs = ms_region_alloc((nb + 1) * sizeof *recs);
+    if (!hidx || !recs)
+        return NULL;
+    for (size_t i = 0; i < nb; i++) {
+        const struct ms_block *b = &res->blocks[i];
+        int kind = b->state;
+        uint64_t h = ((uint64_t)b->stack * 0x9e3779b97f4a7c15ULL) ^ (uint64_t)kind * 0x51ed27ULL;
+        size_t s = (h >> 20) & (hcap - 1);
+        while (hidx[s]) {
+            struct rec *r = &recs[hidx[s] - 1];
+            if (r->kind == kind && r->stack == b->stack)
+                break;
+            s = (s + 1) & (hcap - 1);
+        }
+        if (!hidx[s]) {
+            recs[nrec].kind = kind;
+            recs[nrec].stack = b->stack;
+            recs[nrec].fn = b->fn;
+            hidx[s] = (uint32_t)++nrec;
+        }
+        struct rec *r = &recs[hidx[s] - 1];
+        r->bytes += b->size;
+        r->blocks++;
+        if (kind == MS_DEFINITE)
+            r->ind_bytes += res->indirect_bytes[i];
+        if (kind == MS_REACHABLE && b->heur) {
+            r->heur_bytes[b->heur] += b->size;
+            r->heur_blocks[b->heur]++;
+        }
+    }
+    ms_region_release(hidx, hcap * sizeof *hidx);
+    qsort(recs, nrec, sizeof *recs, rec_cmp);
+    *nrec_out = nrec;
+    return recs;
+}
+
 /* frames of one stack, symbolized and with inlined frames expanded */
 #define MAXF 512
 struct frames {
@@ -561,46 +605,12 @@ int ms_report(const struct ms_leak_result *res, int how, int status)
         }
     }
 
-    /* group blocks into records by (kind, stack) */
-    size_t nb = res->nblocks;
-    size_t hcap = 64;
-    while (hcap < nb * 2 + 64)
-        hcap *= 2;
-    uint32_t *hidx = ms_region_alloc(hcap * sizeof *hidx);
-    struct rec *recs = ms_region_alloc((nb + 1) * sizeof *recs);
-    size_t nrec = 0;
+    size_t nb = res->nblocks, nrec = 0;
+    struct rec *recs = group(res, &nrec);
     uint64_t sum_bytes[4] = { 0 }, sum_blocks[4] = { 0 };
     uint64_t heur_bytes[4] = { 0 }, heur_blocks[4] = { 0 };
-    if (!hidx || !recs)
+    if (!recs)
         return 0;
-    for (size_t i = 0; i < nb; i++) {
-        const struct ms_block *b = &res->blocks[i];
-        int kind = b->state;
-        uint64_t h = ((uint64_t)b->stack * 0x9e3779b97f4a7c15ULL) ^ (uint64_t)kind * 0x51ed27ULL;
-        size_t s = (h >> 20) & (hcap - 1);
-        while (hidx[s]) {
-            struct rec *r = &recs[hidx[s] - 1];
-            if (r->kind == kind && r->stack == b->stack)
-                break;
-            s = (s + 1) & (hcap - 1);
-        }
-        if (!hidx[s]) {
-            recs[nrec].kind = kind;
-            recs[nrec].stack = b->stack;
-            recs[nrec].fn = b->fn;
-            hidx[s] = (uint32_t)++nrec;
-        }
-        struct rec *r = &recs[hidx[s] - 1];
-        r->bytes += b->size;
-        r->blocks++;
-        if (kind == MS_DEFINITE)
-            r->ind_bytes += res->indirect_bytes[i];
-        if (kind == MS_REACHABLE && b->heur) {
-            r->heur_bytes[b->heur] += b->size;
-            r->heur_blocks[b->heur]++;
-        }
-    }
-    qsort(recs, nrec, sizeof *recs, rec_cmp);
 
     /* suppress, and total up */
     uint64_t supp_bytes = 0, supp_blocks = 0;
@@ -856,4 +866,56 @@ int ms_report(const struct ms_leak_result *res, int how, int status)
     if (supp)
         ms_supp_set_free(supp);
     return leak_errors > 0 || ferr > 0;
+}
+
+/* ---- a live snapshot: a short summary, and the verdicts into the trace ------- */
+void ms_snapshot_report(const struct ms_leak_result *res, struct ms_out *o, int id, int trigger,
+                        uint64_t pause_ns, uint64_t scanned)
+{
+    static const char *trig[] = { "exit", "signal", "interval", "command" };
+    char pfx[32], c1[32], c2[32], c3[32];
+    snprintf(pfx, sizeof pfx, "==%d==", (int)ms_pid);
+    size_t nrec = 0;
+    struct rec *recs = group(res, &nrec);
+    if (!recs)
+        return;
+    uint64_t sb[4] = { 0 }, sk[4] = { 0 };
+    ms_trace_snapshot(id, trigger, pause_ns);
+    for (size_t i = 0; i < nrec; i++) {
+        sb[recs[i].kind] += recs[i].bytes;
+        sk[recs[i].kind] += recs[i].blocks;
+        ms_trace_snap_leak(recs[i].kind, recs[i].stack, recs[i].bytes, recs[i].blocks);
+    }
+    ms_out_printf(o, "%s SNAPSHOT %d (%s): %s bytes in %s blocks live; threads paused %.2f ms (%s bytes of heap scanned)\n",
+                  pfx, id, trig[trigger & 3], ms_fmt_commas(c1, sb[0] + sb[1] + sb[2] + sb[3]),
+                  ms_fmt_commas(c2, (uint64_t)res->nblocks), (double)pause_ns / 1e6,
+                  ms_fmt_commas(c3, scanned));
+    for (int k = 0; k < 4; k++)
+        ms_out_printf(o, "%s    %15s: %s bytes in %s blocks\n", pfx, kind_words[k], ms_fmt_commas(c1, sb[k]),
+                      ms_fmt_commas(c2, sk[k]));
+    struct ms_sym *sym = build_symbolizer();
+    struct frames *fr = ms_region_alloc(sizeof *fr);
+    int shown = 0;
+    /* the largest records that are not still reachable, then reachable ones */
+    for (int pass = 0; pass < 2 && fr; pass++)
+        for (size_t i = nrec; i-- > 0 && shown < 10;) {
+            struct rec *r = &recs[i];
+            if ((pass == 0) != (r->kind != MS_REACHABLE))
+                continue;
+            if (!(ms_opt.show_kinds & (1u << r->kind)) && r->kind != MS_REACHABLE)
+                continue;
+            ms_out_printf(o, "%s  %s bytes in %s blocks are %s\n", pfx, ms_fmt_commas(c1, r->bytes),
+                          ms_fmt_commas(c2, r->blocks), kind_words[r->kind]);
+            resolve_stack(sym, r->stack, fr);
+            if (fr->n > 4)
+                fr->n = 4;
+            print_frames(o, pfx, fr, 0);
+            shown++;
+        }
+    ms_out_flush(o);
+    if (fr)
+        ms_region_release(fr, sizeof *fr);
+    if (sym)
+        ms_sym_free(sym);
+    ms_region_release(recs, (res->nblocks + 1) * sizeof *recs);
 }

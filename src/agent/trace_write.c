@@ -619,6 +619,7 @@ void ms_trace_leak(int kind, uint32_t stack, uint64_t bytes, uint64_t blocks, ui
 /* the last records, written from the exiting thread */
 void ms_trace_end(int how, int status)
 {
+    ms_control_stop();
     if (!trace_on)
         return;
     sample();
@@ -628,17 +629,28 @@ void ms_trace_end(int how, int status)
 }
 
 /* ---- the writer thread ------------------------------------------------------ */
+/* The agent's own thread: trace samples and flushes, the control socket,
+ * snapshots on a signal or an interval.  It runs whether or not there is a
+ * trace. */
 static void *writer(void *arg)
 {
     (void)arg;
-    ms_ts.in_report = 1; /* zstd's mallocs come from the region */
+    ms_ts.in_report = 1; /* zstd's and the symbolizer's mallocs come from the region */
     __atomic_store_n(&writer_tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
     unsigned tick = 0;
-    while (!writer_stop && trace_on) {
-        struct timespec d = { 0, 10 * 1000000 };
-        nanosleep(&d, NULL);
+    uint64_t next_snap = ms_snapshot_interval_ms ? now_ns() + (uint64_t)ms_snapshot_interval_ms * 1000000 : 0;
+    while (!writer_stop && ms_active) {
+        ms_control_poll(10);
+        if (ms_snapshot_requested) {
+            ms_snapshot_requested = 0;
+            ms_snapshot(1, 0, -1);
+        }
+        if (next_snap && now_ns() >= next_snap) {
+            ms_snapshot(2, 0, -1);
+            next_snap = now_ns() + (uint64_t)ms_snapshot_interval_ms * 1000000;
+        }
         if (!trace_on)
-            break;
+            continue;
         sample();
         if (++tick % 5 == 0) {
             if (tick % 50 == 0)
@@ -647,6 +659,42 @@ static void *writer(void *arg)
         }
     }
     return NULL;
+}
+
+void ms_trace_snapshot(int id, int trigger, uint64_t pause_ns)
+{
+    if (!trace_on)
+        return;
+    pthread_mutex_lock(&misc_lock);
+    struct evbuf *b = misc_room();
+    if (b) {
+        uint64_t t = now_ns();
+        uint8_t *lp, *p = rec_begin(b->data + b->len, 14, &lp);
+        p = put_varint(p, t - b->t);
+        p = put_varint(p, (uint64_t)id);
+        p = put_varint(p, (uint64_t)trigger);
+        p = put_varint(p, pause_ns);
+        b->t = t;
+        b->len = (uint32_t)(rec_end(p, lp) - b->data);
+    }
+    pthread_mutex_unlock(&misc_lock);
+}
+
+void ms_trace_snap_leak(int kind, uint32_t stack, uint64_t bytes, uint64_t blocks)
+{
+    if (!trace_on)
+        return;
+    pthread_mutex_lock(&misc_lock);
+    struct evbuf *b = misc_room();
+    if (b) {
+        uint8_t *lp, *p = rec_begin(b->data + b->len, 15, &lp);
+        p = put_varint(p, (uint64_t)kind);
+        p = put_varint(p, stack);
+        p = put_varint(p, bytes);
+        p = put_varint(p, blocks);
+        b->len = (uint32_t)(rec_end(p, lp) - b->data);
+    }
+    pthread_mutex_unlock(&misc_lock);
 }
 
 static void start_writer(void)
@@ -792,14 +840,14 @@ static int open_trace(void)
 
 void ms_trace_start(void)
 {
-    if (!ms_opt.trace_file[0] || !ms_active)
+    if (!ms_active)
         return;
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     t0_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-    if (open_trace() < 0)
-        return;
-    modules_if_changed(1);
+    ms_control_start();
+    if (ms_opt.trace_file[0] && open_trace() == 0)
+        modules_if_changed(1);
     start_writer();
 }
 
@@ -827,8 +875,11 @@ void ms_trace_after_fork_child(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     t0_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-    if (!was_on || open_trace() < 0)
+    ms_control_after_fork_child();
+    if (!was_on || open_trace() < 0) {
+        start_writer();
         return;
+    }
     mod_adds = mod_subs = 0;
     modules_if_changed(1);
     extern void ms_trace_dump_stacks(void) MS_HIDDEN;

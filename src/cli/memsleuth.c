@@ -20,7 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -58,6 +60,9 @@ static const char usage_run[] =
     "    --gen-suppressions=all|no         print a suppression after each loss record\n"
     "    --track-fds=yes|no                list descriptors open at exit and where they\n"
     "                                      were opened [no]\n"
+    "    --snapshot-signal=SIG             a live reachability check when SIG arrives (USR1, USR2,\n"
+    "                                      HUP, WINCH, URG, PWR or a number; none by default)\n"
+    "    --snapshot-interval=SECONDS       a live reachability check every SECONDS\n"
     "    --trace=PATH|no                   where the trace of every allocation goes (%p = pid,\n"
     "                                      %n = program name) [memsleuth.%n.%p.trace]; read it\n"
     "                                      with `memsleuth report`\n"
@@ -89,6 +94,7 @@ static const char usage_top[] =
     "\n"
     "commands:\n"
     "    run [OPTIONS] [--] PROGRAM [ARGS...]   run a program and report its leaks at exit\n"
+    "    snapshot [--pools] PID                 reachability check of a running traced process\n"
     "    help [COMMAND]                         show help\n"
     "    version                                print the version\n"
     "\n"
@@ -335,6 +341,85 @@ static int cmd_run(int argc, char **argv)
     return 127;
 }
 
+/* `memsleuth snapshot [--pools] PID`: ask a traced process, through its
+ * control socket, for a reachability check now (or its pool trees) */
+static int cmd_snapshot(int argc, char **argv)
+{
+    int pools = 0;
+    const char *pid_s = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--pools"))
+            pools = 1;
+        else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            printf("usage: memsleuth snapshot [--pools] PID\n"
+                   "  A reachability check of the running process PID (started with memsleuth run):\n"
+                   "  its threads stop briefly; the verdicts so far are printed here, written to its\n"
+                   "  trace, and its pause is reported.  --pools prints its libmemsleuth_pool trees.\n");
+            return 0;
+        } else if (argv[i][0] == '-')
+            return die_usage("unknown option '%s'", argv[i]);
+        else if (pid_s)
+            return die_usage("%s", "one PID only");
+        else
+            pid_s = argv[i];
+    }
+    char *end;
+    long pid = pid_s ? strtol(pid_s, &end, 10) : 0;
+    if (!pid_s || *end || pid <= 0)
+        return die_usage("%s", "snapshot needs a PID");
+    char st[64];
+    snprintf(st, sizeof st, "/proc/%ld", pid);
+    struct stat ps;
+    if (stat(st, &ps) != 0) {
+        fprintf(stderr, "memsleuth: no process %ld\n", pid);
+        return 1;
+    }
+    /* the process's socket folder: its runtime dir, or /tmp/memsleuth-UID of its owner */
+    char cands[2][200];
+    int nc = 0;
+    const char *rt = getenv("XDG_RUNTIME_DIR");
+    if (rt && rt[0] == '/')
+        snprintf(cands[nc++], sizeof cands[0], "%s/memsleuth/%ld.sock", rt, pid);
+    snprintf(cands[nc++], sizeof cands[0], "/tmp/memsleuth-%u/%ld.sock", (unsigned)ps.st_uid, pid);
+    int fd = -1;
+    for (int i = 0; i < nc && fd < 0; i++) {
+        struct sockaddr_un a;
+        memset(&a, 0, sizeof a);
+        a.sun_family = AF_UNIX;
+        snprintf(a.sun_path, sizeof a.sun_path, "%s", cands[i]);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+            close(fd);
+            fd = -1;
+        }
+    }
+    if (fd < 0) {
+        fprintf(stderr, "memsleuth: process %ld is not running under memsleuth (no control socket)\n", pid);
+        return 1;
+    }
+    const char *req = pools ? "pools\n" : "snapshot\n";
+    if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
+        fprintf(stderr, "memsleuth: cannot talk to process %ld: %s\n", pid, strerror(errno));
+        close(fd);
+        return 1;
+    }
+    char buf[8192];
+    ssize_t k;
+    int any = 0, err = 0;
+    while ((k = read(fd, buf, sizeof buf)) > 0) {
+        if (!any && !strncmp(buf, "error:", 6))
+            err = 1;
+        any = 1;
+        fwrite(buf, 1, (size_t)k, err ? stderr : stdout);
+    }
+    close(fd);
+    if (!any) {
+        fprintf(stderr, "memsleuth: process %ld gave no answer\n", pid);
+        return 1;
+    }
+    return err;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -355,7 +440,9 @@ int main(int argc, char **argv)
             fputs(usage_top, stdout);
         return 0;
     }
-    if (!strcmp(cmd, "report") || !strcmp(cmd, "diff") || !strcmp(cmd, "snapshot")) {
+    if (!strcmp(cmd, "snapshot"))
+        return cmd_snapshot(argc - 2, argv + 2);
+    if (!strcmp(cmd, "report") || !strcmp(cmd, "diff")) {
         fprintf(stderr, "memsleuth: '%s' is not in this version yet (it needs the trace; see docs/ARCHITECTURE.md)\n",
                 cmd);
         return 2;

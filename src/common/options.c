@@ -1,6 +1,7 @@
 /* options.c - see options.h */
 #include "options.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,6 +142,30 @@ int ms_options_parse(struct ms_options *o, const char *arg, char *err, size_t er
             o->keep_free_stacks = 1;
         else
             bad = 1;
+    } else if (IS("--snapshot-signal")) {
+        static const struct { const char *n; int s; } sigs[] = {
+            { "USR1", SIGUSR1 }, { "USR2", SIGUSR2 }, { "HUP", SIGHUP }, { "URG", SIGURG },
+            { "WINCH", SIGWINCH }, { "PWR", SIGPWR }, { "PROF", SIGPROF }, { "VTALRM", SIGVTALRM } };
+        const char *n = !strncmp(v, "SIG", 3) ? v + 3 : v;
+        int sig = 0;
+        for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+            if (!strcmp(n, sigs[i].n))
+                sig = sigs[i].s;
+        if (!sig) {
+            char *end;
+            long k = strtol(v, &end, 10);
+            if (*v && !*end && k > 0 && k < 64 && k != SIGKILL && k != SIGSTOP && k != SIGSEGV && k != SIGBUS)
+                sig = (int)k;
+        }
+        bad = sig == 0;
+        if (!bad)
+            o->snapshot_signal = sig;
+    } else if (IS("--snapshot-interval")) {
+        char *end;
+        double secs = strtod(v, &end);
+        bad = !*v || *end || !(secs > 0.0009 && secs < 86400.0 * 365);
+        if (!bad)
+            o->snapshot_interval_ms = (int)(secs * 1000.0 + 0.5);
     } else if (IS("--trace")) {
         if (!strcmp(v, "no"))
             o->trace_file[0] = 0;

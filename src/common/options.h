@@ -24,6 +24,8 @@ struct ms_options {
     char log_file[1024];     /* "" = stderr; %p = pid */
     char json_file[1024];    /* "" = none; %p = pid */
     char supp_files[4096];   /* '\n'-separated paths */
+    int snapshot_signal;     /* 0 none; a live snapshot when this signal arrives */
+    int snapshot_interval_ms; /* 0 none; a live snapshot every so often */
     char trace_file[1024];   /* trace path pattern (%p pid, %n program name); "" = no trace */
 };
 

@@ -12,7 +12,8 @@ zstd.ZSTD_decompress.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void
 zstd.ZSTD_isError.argtypes = [ctypes.c_size_t]
 
 NAMES = {1: "PROCESS", 2: "MODULE", 3: "STACK", 4: "THREAD", 5: "ALLOC", 6: "FREE", 7: "SAMPLE",
-         8: "LEAK", 9: "END", 10: "FORK", 11: "EXEC", 12: "INHERITED", 13: "LOST"}
+         8: "LEAK", 9: "END", 10: "FORK", 11: "EXEC", 12: "INHERITED", 13: "LOST", 14: "SNAPSHOT",
+         15: "SNAP_LEAK"}
 
 def varint(b, i):
     v = s = 0
