@@ -59,9 +59,9 @@
  * first of them instead (it becomes that adopter's own object).
  *
  * Memory layout (what it costs).  Blocks of up to MS_POOL_SMALL_MAX bytes
- * are carved from the pool's chunks (4 KiB growing to 64 KiB; the first
- * chunk also holds the pool itself) behind a 32-byte header: no malloc per
- * allocation.  A freed small block is reused by the next allocation of the
+ * are carved from the pool's chunks (8 KiB, then 16, 32 and 64 KiB; the
+ * first chunk also holds the pool itself, so an empty pool costs 8 KiB)
+ * behind a 32-byte header: no malloc per allocation.  A freed small block is reused by the next allocation of the
  * same 16-byte size class in the same pool; its memory goes back when the
  * pool is destroyed.  Larger blocks get their own malloc (a 48-byte header
  * more).  Destroying a pool costs one step per chunk, per large block and
@@ -514,8 +514,12 @@ MS_POOL_API int ms_pool_foreach_root(int (*fn)(struct ms_pool *root, void *arg),
 
 /* Print every registered tree (ms_pool_print with flags) between a header
  * and a footer line, holding the registry lock.  For the memsleuth command
- * (signal/socket); see THREADS for when it may be called.  Returns the
- * number of roots printed, or -1 (errno) if out is NULL. */
+ * (signal/socket); see THREADS for when it may be called.  It waits at most
+ * one second for the registry lock (a stopped thread may hold it), then
+ * prints a "registry busy" line and fails with EBUSY.  It allocates nothing
+ * itself unless flags has MS_POOL_PRINT_SITES (a malloc'd table); out's
+ * stdio buffer is the caller's business.  Returns the number of roots
+ * printed, or -1 with errno EINVAL (out NULL) or EBUSY. */
 MS_POOL_API int ms_pool_dump_all(FILE *out, unsigned flags);
 
 /* ======================================================================
@@ -606,8 +610,9 @@ MS_POOL_API void ms_pool_get_stats(struct ms_pool_stats *out);
 /* Events, for tracing (memsleuth's trace).  The hook is called after the
  * event happened (DESTROY: before the pool's memory is released), on the
  * thread of the call, with the pointers and sizes involved.  Blocks freed
- * together with their pool have no FREE event: the pool's DESTROY covers
- * every block it owned then.  When no hook is set each event costs one
+ * together with their pool have no FREE event (except those that had
+ * destructors, adopters or came from another pool: they get theirs first):
+ * the pool's DESTROY covers every block it still owned then.  When no hook is set each event costs one
  * predictable branch. */
 #define MS_POOL_EV_CREATE   1 /* pool created: pool, other = parent */
 #define MS_POOL_EV_DESTROY  2 /* pool destroyed: pool, other = parent */

@@ -207,7 +207,7 @@ int ms_snapshot(int trigger, int pools, int reply_fd)
     if (pools) {
         /* the program's pool trees, printed by the pool library itself while
          * its threads are stopped */
-        void (*dump)(FILE *, int) = (void (*)(FILE *, int))dlsym(RTLD_DEFAULT, "ms_pool_dump_all");
+        int (*dump)(FILE *, unsigned) = (int (*)(FILE *, unsigned))dlsym(RTLD_DEFAULT, "ms_pool_dump_all");
         if (!dump) {
             ms_start_world();
             pthread_mutex_unlock(&world_lock);
@@ -218,7 +218,8 @@ int ms_snapshot(int trigger, int pools, int reply_fd)
         }
         FILE *f = reply_fd >= 0 ? fdopen(dup(reply_fd), "w") : NULL;
         if (f) {
-            dump(f, 0);
+            if (dump(f, 0) != 0)
+                fprintf(f, "error: the pool registry is busy\n");
             fclose(f);
         }
         ms_start_world();

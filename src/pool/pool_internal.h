@@ -78,15 +78,15 @@ static inline size_t fp_small(size_t n, unsigned dbg)
 #define NCLASS     ((HDR + SMALL_USER + TAIL + 15) / 16 + 1)
 
 /* ---- chunks: 48-byte header */
-#define NCHUNKCLS  5 /* 4K 8K 16K 32K 64K */
-#define CHUNK_MIN  4096u
+#define NCHUNKCLS  4 /* 8K 16K 32K 64K */
+#define CHUNK_MIN  8192u
 struct chunk {
     struct chunk *next;   /* the pool's chunks, newest first; cache list */
     struct ms_pool *owner;/* NULL once orphaned (pool gone, foreign blocks live) */
     char *end;            /* end of the chunk */
     char *used;           /* end of the carved part (retired chunks) */
     char *start;          /* first block */
-    uint32_t refs;        /* 1 for the owner + one per foreign block */
+    _Atomic uint32_t refs; /* 1 for the owner + one per foreign block */
     uint32_t cls;         /* size class: CHUNK_MIN << cls bytes */
 };
 #define CHUNK_HDR ((size_t)sizeof(struct chunk))
@@ -155,15 +155,18 @@ struct ref {
 #define PF_BUSY     0x4u /* during a destroy: an outer destroy is below */
 #define PF_ROOT     0x8u /* registered root */
 #define PF_QUAR     0x10u /* in the quarantine */
+#define PF_STOLEN   0x20u /* a block of its chunks was stolen out once */
 
 struct ms_pool {
     uint32_t magic;
     uint32_t flags;
     char *cur, *end;        /* bump pointer in the current chunk */
-    struct chunk *chunk;    /* current chunk = head of the chunk list */
+    struct chunk *chunk;    /* current chunk = head of the chunk list; the
+                               last one (the first made) holds the pool */
     struct blk **fl;        /* free lists by footprint/16 (lazy) */
     size_t bytes, nblocks;  /* own live blocks */
     struct ms_pool *lim;    /* nearest limited ancestor-or-self */
+    size_t nchunks;
     /* tree */
     struct ms_pool *parent, *first_child, *prev, *next;
     struct ms_pool *pending; /* children still to destroy */
@@ -212,11 +215,14 @@ MS_HIDDEN void ms_blk_release(struct blk *h, struct ms_pool *owner, const char *
 MS_HIDDEN void ms_pool_release_memory(struct ms_pool *p, const char *file, int line);
 MS_HIDDEN void ms_quarantine_evict(size_t limit);
 MS_HIDDEN size_t ms_blk_footprint(const struct blk *h);
+MS_HIDDEN size_t ms_pool_mem(const struct ms_pool *p);
 MS_HIDDEN int ms_check_canary(const struct blk *h);
 MS_HIDDEN struct ext *ms_ext_get(struct blk *h, struct ms_pool *owner);
 MS_HIDDEN void ms_ext_maybe_drop(struct blk *h);
 MS_HIDDEN void ms_ext_unlink(struct ext *e);
 MS_HIDDEN void ms_ext_link(struct ext *e, struct ms_pool *p);
+MS_HIDDEN void ms_large_unlink(struct lhdr *l);
+MS_HIDDEN void ms_large_link(struct lhdr *l, struct ms_pool *p);
 
 /* ---- pool_tree.c */
 MS_HIDDEN int ms_limit_ok(struct ms_pool *p, size_t add, const char *file, int line);

@@ -56,6 +56,16 @@ start --snapshot-interval=0.2 --trace=no
 sleep 1.3
 kill -TERM "$PID"; wait "${pids[-1]}"
 check "--snapshot-interval=0.2: a snapshot every 200 ms" $([ "$(grep -c 'SNAPSHOT [0-9]* (interval)' log)" -ge 4 ] && echo 0 || echo 1) log
+POOLLIB=${POOLLIB:-}
+if [ -n "$POOLLIB" ] && gcc -O0 -g -I"$HERE/../../include" -o pooluser "$HERE/progs/pooluser.c" "$POOLLIB" -Wl,-rpath,"$(dirname "$POOLLIB")"; then
+    "$MS" run --trace=no -- ./pooluser >pout 2>plog &
+    pids+=($!)
+    for _ in $(seq 1 100); do PP=$(pgrep -P "${pids[-1]}" pooluser); [ -n "$PP" ] && grep -q ready pout 2>/dev/null && break; sleep 0.1; done
+    "$MS" snapshot --pools "$PP" >pools 2>pe; r=$?
+    check "snapshot --pools prints the pool tree of the running program with file:line" $([ $r -eq 0 ] && grep -q "server" pools && [ "$(grep -c "connection" pools)" -ge 3 ] && grep -q "pooluser.c:1[0-9]" pools && echo 0 || echo 1) pools
+    kill -TERM "$PP"; wait "${pids[-1]}"
+    "$MS" snapshot --pools "$PID" >o 2>e; r=$?
+fi
 "$MS" snapshot 1 >o 2>e; r=$?
 check "snapshot of a process not under memsleuth: one line, exit 1" $([ $r -eq 1 ] && [ "$(wc -l <e)" -eq 1 ] && echo 0 || echo 1) e
 "$MS" snapshot 999999999 >o 2>e; r=$?

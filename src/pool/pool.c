@@ -1,0 +1,1202 @@
+/* pool.c - libmemsleuth_pool: process-wide state (settings, fault injection,
+ * chunk cache, debug quarantine, error reports, events) and the blocks
+ * (alloc, free, realloc, strings).  See pool_internal.h for the layout. */
+#include "pool_internal.h"
+
+#include <limits.h>
+#include <sched.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+#include <stdio.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n)   ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POISON(p, n)   ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+#define BF_FILLED 0x08u /* freed in debug mode: user bytes hold MS_POOL_FILL_FREED */
+
+/* ---------------------------------------------------------------- settings */
+_Atomic int ms_g_slow;
+_Atomic int ms_g_debug;
+_Atomic(ms_pool_event_fn) ms_g_hook;
+void *_Atomic ms_g_hook_arg;
+_Atomic(ms_pool_limit_fn) ms_g_lhandler;
+void *_Atomic ms_g_larg;
+static _Atomic(ms_pool_error_fn) g_err;
+static void *_Atomic g_err_arg;
+
+pthread_mutex_t ms_g_reg_lock = PTHREAD_MUTEX_INITIALIZER;
+struct ms_pool *ms_g_roots, *ms_g_roots_tail;
+size_t ms_g_nroots;
+
+/* The chunk cache: per size class a stack of chunk pointers (the chunks'
+ * own memory is not touched while they wait: no cache misses on them),
+ * under a spin lock (held for a few instructions). */
+#define CACHE_SLOTS 8192
+static atomic_flag g_cache_spin = ATOMIC_FLAG_INIT;
+static struct chunk *g_cache[NCHUNKCLS][CACHE_SLOTS];
+static unsigned g_ncache[NCHUNKCLS];
+static size_t g_cache_bytes, g_cache_limit = (size_t)64 << 20;
+
+static void cache_lock(void)
+{
+    while (atomic_flag_test_and_set_explicit(&g_cache_spin, memory_order_acquire))
+        sched_yield();
+}
+
+static void cache_unlock(void)
+{
+    atomic_flag_clear_explicit(&g_cache_spin, memory_order_release);
+}
+static pthread_mutex_t g_quar_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ms_pool *g_quar_head, *g_quar_tail; /* oldest first, via rnext */
+static size_t g_quar_bytes, g_quar_limit = (size_t)64 << 20;
+
+static _Atomic size_t g_raw_live, g_raw_bytes, g_raw_total;
+
+static _Atomic int g_fail_armed;
+static long g_fail_n = -1;
+static int g_fail_persist;
+static unsigned long g_fail_hits;
+
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+static void update_slow(void)
+{
+    int s = atomic_load(&ms_g_debug) || atomic_load(&ms_g_hook) != NULL;
+    atomic_store(&ms_g_slow, s);
+}
+
+static size_t parse_size(const char *s, size_t dflt)
+{
+    if (!s || !*s)
+        return dflt;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s)
+        return dflt;
+    switch (*end) {
+    case 'k': case 'K': v <<= 10; break;
+    case 'm': case 'M': v <<= 20; break;
+    case 'g': case 'G': v <<= 30; break;
+    default: break;
+    }
+    return (size_t)v;
+}
+
+static void read_env(void)
+{
+    const char *d = getenv("MEMSLEUTH_POOL_DEBUG");
+    if (d && *d && strcmp(d, "0") != 0)
+        atomic_store(&ms_g_debug, 1);
+    cache_lock();
+    g_cache_limit = parse_size(getenv("MEMSLEUTH_POOL_CACHE"), g_cache_limit);
+    cache_unlock();
+    pthread_mutex_lock(&g_quar_lock);
+    g_quar_limit = parse_size(getenv("MEMSLEUTH_POOL_QUARANTINE"), g_quar_limit);
+    pthread_mutex_unlock(&g_quar_lock);
+    update_slow();
+}
+
+void ms_init_once(void)
+{
+    pthread_once(&g_once, read_env);
+}
+
+int ms_pool_set_debug(int on)
+{
+    ms_init_once();
+    int old = atomic_exchange(&ms_g_debug, on ? 1 : 0);
+    update_slow();
+    return old;
+}
+
+int ms_pool_debug(void)
+{
+    ms_init_once();
+    return atomic_load(&ms_g_debug);
+}
+
+void ms_pool_set_event_hook(ms_pool_event_fn fn, void *arg)
+{
+    atomic_store(&ms_g_hook_arg, arg);
+    atomic_store(&ms_g_hook, fn);
+    update_slow();
+}
+
+void ms_pool_set_error_handler(ms_pool_error_fn fn, void *arg)
+{
+    atomic_store(&g_err_arg, arg);
+    atomic_store(&g_err, fn);
+}
+
+void ms_pool_set_fail_after(long n, int persistent)
+{
+    g_fail_n = n;
+    g_fail_persist = persistent;
+    g_fail_hits = 0;
+    atomic_store(&g_fail_armed, n >= 0);
+}
+
+unsigned long ms_pool_fail_hits(void)
+{
+    return g_fail_hits;
+}
+
+/* One underlying allocation is about to happen: should it fail? */
+static int fail_now(void)
+{
+    if (MS_LIKELY(!atomic_load_explicit(&g_fail_armed, memory_order_relaxed)))
+        return 0;
+    if (g_fail_n > 0) {
+        g_fail_n--;
+        return 0;
+    }
+    g_fail_hits++;
+    if (!g_fail_persist)
+        atomic_store(&g_fail_armed, 0);
+    return 1;
+}
+
+/* ------------------------------------------------------ raw memory */
+static void raw_count(size_t n)
+{
+    atomic_fetch_add_explicit(&g_raw_live, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&g_raw_bytes, n, memory_order_relaxed);
+    atomic_fetch_add_explicit(&g_raw_total, 1, memory_order_relaxed);
+}
+
+static void raw_uncount(size_t n)
+{
+    atomic_fetch_sub_explicit(&g_raw_live, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&g_raw_bytes, n, memory_order_relaxed);
+}
+
+void *ms_raw_alloc(size_t n)
+{
+    if (fail_now()) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    void *p = malloc(n);
+    if (!p) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    raw_count(n);
+    return p;
+}
+
+void *ms_raw_calloc(size_t n)
+{
+    void *p = ms_raw_alloc(n);
+    if (p)
+        memset(p, 0, n);
+    return p;
+}
+
+void *ms_raw_realloc(void *p, size_t old, size_t n)
+{
+    if (fail_now()) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    void *q = realloc(p, n);
+    if (!q) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    atomic_fetch_sub_explicit(&g_raw_bytes, old, memory_order_relaxed);
+    atomic_fetch_add_explicit(&g_raw_bytes, n, memory_order_relaxed);
+    return q;
+}
+
+void ms_raw_free(void *p, size_t n)
+{
+    if (!p)
+        return;
+    raw_uncount(n);
+    free(p);
+}
+
+/* ------------------------------------------------------ chunk cache */
+struct chunk *ms_chunk_get(unsigned cls)
+{
+    if (fail_now()) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t sz = (size_t)CHUNK_MIN << cls;
+    struct chunk *c = NULL;
+    cache_lock();
+    if (g_ncache[cls]) {
+        c = g_cache[cls][--g_ncache[cls]];
+        g_cache_bytes -= sz;
+    }
+    cache_unlock();
+    if (c) {
+        UNPOISON((char *)c + CHUNK_HDR, sz - CHUNK_HDR);
+    } else {
+        c = malloc(sz);
+        if (!c) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        raw_count(sz);
+    }
+    c->next = NULL;
+    c->owner = NULL;
+    c->end = (char *)c + sz;
+    c->used = NULL;
+    c->start = (char *)c + CHUNK_HDR;
+    atomic_store_explicit(&c->refs, 1, memory_order_relaxed);
+    c->cls = cls;
+    return c;
+}
+
+static void chunk_free(struct chunk *c, unsigned cls)
+{
+    raw_uncount((size_t)CHUNK_MIN << cls);
+    free(c);
+}
+
+/* Give back n chunks (of classes cls[i]) nobody references. */
+static void chunks_put(struct chunk **v, const unsigned char *cls, size_t n)
+{
+    struct chunk *tofree[64];
+    unsigned char tfcls[64];
+    size_t nf = 0;
+    cache_lock();
+    for (size_t i = 0; i < n; i++) {
+        size_t sz = (size_t)CHUNK_MIN << cls[i];
+        if (g_cache_bytes + sz <= g_cache_limit && g_ncache[cls[i]] < CACHE_SLOTS) {
+            g_cache[cls[i]][g_ncache[cls[i]]++] = v[i];
+            g_cache_bytes += sz;
+            POISON((char *)v[i] + CHUNK_HDR, sz - CHUNK_HDR);
+        } else {
+            tofree[nf] = v[i];
+            tfcls[nf++] = cls[i];
+        }
+    }
+    cache_unlock();
+    for (size_t i = 0; i < nf; i++)
+        chunk_free(tofree[i], tfcls[i]);
+}
+
+void ms_chunk_unref(struct chunk *c)
+{
+    if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1) {
+        unsigned char cls = (unsigned char)c->cls;
+        chunks_put(&c, &cls, 1);
+    }
+}
+
+void ms_pool_set_cache_limit(size_t bytes)
+{
+    ms_init_once();
+    for (;;) {
+        struct chunk *c = NULL;
+        unsigned cls = 0;
+        cache_lock();
+        g_cache_limit = bytes;
+        if (g_cache_bytes > g_cache_limit) {
+            for (int k = NCHUNKCLS - 1; k >= 0; k--)
+                if (g_ncache[k]) {
+                    cls = (unsigned)k;
+                    c = g_cache[k][--g_ncache[k]];
+                    g_cache_bytes -= (size_t)CHUNK_MIN << k;
+                    break;
+                }
+        }
+        cache_unlock();
+        if (!c)
+            return;
+        chunk_free(c, cls);
+    }
+}
+
+/* ------------------------------------------------------ errors, events */
+static void default_error(const struct ms_pool_error *e)
+{
+    const char *first = "freed";
+    if (e->kind == MS_POOL_ERR_DEAD_POOL)
+        first = "destroyed";
+    else if (e->kind == MS_POOL_ERR_CANARY)
+        first = "allocated";
+    fprintf(stderr, "memsleuth pool: %s: %p", e->what, e->ptr);
+    if (e->size)
+        fprintf(stderr, " (%zu bytes)", e->size);
+    fprintf(stderr, " at %s:%d", e->file ? e->file : "?", e->line);
+    if (e->first_file)
+        fprintf(stderr, "; %s at %s:%d", first, e->first_file, e->first_line);
+    fputc('\n', stderr);
+    fflush(stderr);
+}
+
+void ms_report(int kind, const char *what, const void *ptr, size_t size, const char *file, int line,
+               const char *first_file, int first_line)
+{
+    struct ms_pool_error e = {kind, what, ptr, size, file, line, first_file, first_line};
+    ms_pool_error_fn fn = atomic_load(&g_err);
+    if (fn) {
+        fn(&e, atomic_load(&g_err_arg));
+        return;
+    }
+    default_error(&e);
+    abort();
+}
+
+int ms_bad_pool(const struct ms_pool *p, const char *file, int line)
+{
+    if (p == NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (p->magic == POOL_DEAD)
+        ms_report(MS_POOL_ERR_DEAD_POOL, "use of a destroyed pool", p, 0, file, line, p->free_file,
+                  p->free_line);
+    else
+        ms_report(MS_POOL_ERR_BAD_POINTER, "not a pool", p, 0, file, line, NULL, 0);
+    errno = EINVAL;
+    return -1;
+}
+
+void ms_emit(int kind, struct ms_pool *pool, struct ms_pool *other, struct ms_pool *old_owner, const void *ptr,
+             const void *old_ptr, size_t size, const char *file, int line)
+{
+    ms_pool_event_fn fn = atomic_load_explicit(&ms_g_hook, memory_order_relaxed);
+    if (!fn)
+        return;
+    struct ms_pool_event ev = {kind, pool, other, old_owner, ptr, old_ptr, size, file, line};
+    fn(&ev, atomic_load_explicit(&ms_g_hook_arg, memory_order_relaxed));
+}
+
+#define EMIT(...)                                                                                        \
+    do {                                                                                                 \
+        if (MS_UNLIKELY(atomic_load_explicit(&ms_g_hook, memory_order_relaxed) != NULL))                 \
+            ms_emit(__VA_ARGS__);                                                                        \
+    } while (0)
+
+/* ------------------------------------------------------ blocks: helpers */
+struct ms_pool *ms_blk_owner(const struct blk *h)
+{
+    if (h->ext)
+        return h->ext->owner;
+    if (h->choff == 0)
+        return blk_lhdr(h)->owner;
+    return blk_chunk(h)->owner;
+}
+
+size_t ms_blk_footprint(const struct blk *h)
+{
+    return fp_small(h->size, blk_flags(h) & BF_DEBUG);
+}
+
+/* The header of live block ptr, or NULL (errno EINVAL; reported if report). */
+struct blk *ms_live_blk(const void *ptr, const char *file, int line, int report)
+{
+    if (ptr == NULL) {
+        errno = EINVAL;
+        return NULL;
+    }
+    struct blk *h = (struct blk *)ptr - 1;
+    if (MS_LIKELY(h->magic == BLK_LIVE))
+        return h;
+    errno = EINVAL;
+    if (!report)
+        return NULL;
+    if (h->magic == BLK_FREED) {
+        int fs = blk_flags(h) & BF_FREESITE;
+        ms_report(MS_POOL_ERR_DOUBLE_FREE, report == 2 ? "double free" : "use of a freed block", ptr,
+                  blk_size(h), file, line, fs ? h->file : NULL, fs ? blk_line(h) : 0);
+    } else {
+        ms_report(debug_mode() ? MS_POOL_ERR_CANARY : MS_POOL_ERR_BAD_POINTER,
+                  debug_mode() ? "not a block, or its front canary was overwritten" : "not a block", ptr, 0,
+                  file, line, NULL, 0);
+    }
+    errno = EINVAL;
+    return NULL;
+}
+
+int ms_check_canary(const struct blk *h)
+{
+    if (!(blk_flags(h) & BF_DEBUG))
+        return 1;
+    const unsigned char *t = (const unsigned char *)(h + 1) + blk_size(h);
+    for (unsigned i = 0; i < TAIL; i++)
+        if (t[i] != MS_POOL_FILL_TAIL)
+            return 0;
+    return 1;
+}
+
+static void report_canary(const struct blk *h, const char *file, int line)
+{
+    ms_report(MS_POOL_ERR_CANARY, "canary after the block overwritten (buffer overflow)", h + 1, blk_size(h),
+              file, line, h->file, blk_line(h));
+}
+
+/* Mark h freed at file:line (debug mode: check its canary, fill it). */
+static void mark_freed(struct blk *h, const char *file, int line, int dbg)
+{
+    unsigned fl = blk_flags(h) & (BF_DEBUG | BF_FOREIGN);
+    if (dbg) {
+        if (!ms_check_canary(h))
+            report_canary(h, file, line);
+        memset(h + 1, MS_POOL_FILL_FREED, blk_size(h));
+        fl |= BF_FILLED;
+    }
+    h->magic = BLK_FREED;
+    h->file = file;
+    h->lf = mk_lf(line, fl | BF_FREESITE);
+}
+
+/* ------------------------------------------------------ ext */
+void ms_ext_link(struct ext *e, struct ms_pool *p)
+{
+    e->owner = p;
+    e->prev = NULL;
+    e->next = p->exts;
+    if (p->exts)
+        p->exts->prev = e;
+    p->exts = e;
+}
+
+void ms_ext_unlink(struct ext *e)
+{
+    if (e->prev)
+        e->prev->next = e->next;
+    else if (e->owner && e->owner->exts == e)
+        e->owner->exts = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    e->prev = e->next = NULL;
+}
+
+struct ext *ms_ext_get(struct blk *h, struct ms_pool *owner)
+{
+    if (h->ext)
+        return h->ext;
+    struct ext *e = ms_raw_calloc(sizeof *e);
+    if (!e)
+        return NULL;
+    e->hdr = h;
+    ms_ext_link(e, owner);
+    h->ext = e;
+    return e;
+}
+
+void ms_ext_maybe_drop(struct blk *h)
+{
+    struct ext *e = h->ext;
+    if (e && !e->dtors && !e->adopters && !e->freeing && !(blk_flags(h) & BF_FOREIGN)) {
+        ms_ext_unlink(e);
+        ms_raw_free(e, sizeof *e);
+        h->ext = NULL;
+    }
+}
+
+/* ------------------------------------------------------ carving */
+static struct blk *carve_new_chunk(struct ms_pool *p, size_t fp)
+{
+    unsigned cls = p->chunk->cls + 1;
+    if (cls >= NCHUNKCLS)
+        cls = NCHUNKCLS - 1;
+    struct chunk *c = ms_chunk_get(cls);
+    if (!c)
+        return NULL;
+    p->chunk->used = p->cur;
+    c->owner = p;
+    c->next = p->chunk;
+    p->chunk = c;
+    p->nchunks++;
+    p->cur = c->start + fp;
+    p->end = c->end;
+    struct blk *h = (struct blk *)c->start;
+    h->choff = (uint32_t)CHUNK_HDR;
+    return h;
+}
+
+/* A small block of footprint fp in p (header fields except choff not set). */
+static struct blk *carve(struct ms_pool *p, size_t fp)
+{
+    struct blk *h;
+    if (p->fl && (h = p->fl[fp >> 4]) != NULL) {
+        p->fl[fp >> 4] = (struct blk *)h->ext;
+        UNPOISON(h + 1, fp - HDR);
+        return h;
+    }
+    char *c = p->cur;
+    if ((size_t)(p->end - c) < fp)
+        return carve_new_chunk(p, fp);
+    p->cur = c + fp;
+    h = (struct blk *)c;
+    UNPOISON(h, fp);
+    h->choff = (uint32_t)(c - (char *)p->chunk);
+    return h;
+}
+
+static struct blk *large_alloc(struct ms_pool *p, size_t n, unsigned dbg)
+{
+    if (n > SIZE_MAX - LHDR - HDR - TAIL - 16) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t tot = LHDR + HDR + n + (dbg ? TAIL : 0);
+    struct lhdr *l = ms_raw_alloc(tot);
+    if (!l)
+        return NULL;
+    l->owner = p;
+    l->size = n;
+    l->alloc = tot;
+    l->prev = NULL;
+    l->next = p->large;
+    if (p->large)
+        p->large->prev = l;
+    p->large = l;
+    struct blk *h = (struct blk *)(l + 1);
+    h->choff = 0;
+    return h;
+}
+
+void ms_large_unlink(struct lhdr *l)
+{
+    if (l->prev)
+        l->prev->next = l->next;
+    else if (l->owner->large == l)
+        l->owner->large = l->next;
+    if (l->next)
+        l->next->prev = l->prev;
+    l->prev = l->next = NULL;
+}
+
+void ms_large_link(struct lhdr *l, struct ms_pool *p)
+{
+    l->owner = p;
+    l->prev = NULL;
+    l->next = p->large;
+    if (p->large)
+        p->large->prev = l;
+    p->large = l;
+}
+
+/* A new block of n bytes in p with header set: no limit check, no
+ * accounting, no event.  NULL with errno ENOMEM. */
+static struct blk *new_block(struct ms_pool *p, size_t n, const char *file, int line, int zero)
+{
+    unsigned dbg = debug_mode() ? BF_DEBUG : 0;
+    struct blk *h = n <= SMALL_USER ? carve(p, fp_small(n, dbg)) : large_alloc(p, n, dbg);
+    if (!h) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    h->file = file;
+    h->ext = NULL;
+    h->size = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+    h->lf = mk_lf(line, dbg);
+    h->magic = BLK_LIVE;
+    if (dbg) {
+        memset(h + 1, zero ? 0 : MS_POOL_FILL_NEW, n);
+        memset((char *)(h + 1) + n, MS_POOL_FILL_TAIL, TAIL);
+    } else if (zero) {
+        memset(h + 1, 0, n);
+    }
+    return h;
+}
+
+static void *alloc_slow(struct ms_pool *p, size_t n, const char *file, int line, int zero)
+{
+    if (!pool_ok(p)) {
+        ms_bad_pool(p, file, line);
+        return NULL;
+    }
+    if (p->lim && !ms_limit_ok(p, n, file, line)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    struct blk *h = new_block(p, n, file, line, zero);
+    if (!h)
+        return NULL;
+    p->bytes += n;
+    p->nblocks++;
+    if (p->lim)
+        ms_limit_add(p, n);
+    EMIT(MS_POOL_EV_ALLOC, p, NULL, NULL, h + 1, NULL, n, file, line);
+    return h + 1;
+}
+
+/* ------------------------------------------------------ allocation API */
+/* Write a live small block's header: two 16-byte stores where SSE2 is
+ * there (fewer store-buffer entries for lines not yet in the cache). */
+static inline void blk_init(struct blk *h, const char *file, size_t n, int line, uint32_t choff)
+{
+#if defined(__SSE2__)
+    __m128i lo = _mm_set_epi64x(0, (long long)(uintptr_t)file);
+    __m128i hi = _mm_set_epi32((int)BLK_LIVE, (int)choff, (int)((uint32_t)line & LINE_MASK), (int)(uint32_t)n);
+    _mm_storeu_si128((__m128i *)(void *)h, lo);
+    _mm_storeu_si128((__m128i *)(void *)h + 1, hi);
+#else
+    h->file = file;
+    h->ext = NULL;
+    h->size = (uint32_t)n;
+    h->lf = (uint32_t)line & LINE_MASK;
+    h->choff = choff;
+    h->magic = BLK_LIVE;
+#endif
+}
+
+void *ms_pool_alloc_at(struct ms_pool *p, size_t n, const char *file, int line)
+{
+    if (MS_UNLIKELY(!pool_ok(p)) || MS_UNLIKELY((n > SMALL_USER) | slow_mode() | (p->lim != NULL)))
+        return alloc_slow(p, n, file, line, 0);
+    size_t fp = fp_small(n, 0);
+    struct blk *h;
+    struct blk **fl = p->fl;
+    if (MS_UNLIKELY(fl != NULL) && (h = fl[fp >> 4]) != NULL) {
+        fl[fp >> 4] = (struct blk *)h->ext;
+        UNPOISON(h + 1, fp - HDR);
+    } else {
+        char *c = p->cur;
+        if (MS_UNLIKELY((size_t)(p->end - c) < fp))
+            return alloc_slow(p, n, file, line, 0);
+        p->cur = c + fp;
+        h = (struct blk *)c;
+        UNPOISON(h, fp);
+        blk_init(h, file, n, line, (uint32_t)(c - (char *)p->chunk));
+        p->bytes += n;
+        p->nblocks++;
+        return h + 1;
+    }
+    blk_init(h, file, n, line, h->choff);
+    p->bytes += n;
+    p->nblocks++;
+    return h + 1;
+}
+
+void *ms_pool_zalloc_at(struct ms_pool *p, size_t n, const char *file, int line)
+{
+    if (MS_UNLIKELY(!pool_ok(p)) || MS_UNLIKELY(slow_mode() | (p->lim != NULL)))
+        return alloc_slow(p, n, file, line, 1);
+    void *r = ms_pool_alloc_at(p, n, file, line);
+    if (r)
+        memset(r, 0, n);
+    return r;
+}
+
+void *ms_pool_calloc_at(struct ms_pool *p, size_t nmemb, size_t size, const char *file, int line)
+{
+    if (size && nmemb > SIZE_MAX / size) {
+        errno = EOVERFLOW;
+        return NULL;
+    }
+    return ms_pool_zalloc_at(p, nmemb * size, file, line);
+}
+
+void *ms_pool_memdup_at(struct ms_pool *p, const void *src, size_t n, const char *file, int line)
+{
+    if (!src && n) {
+        errno = EINVAL;
+        return NULL;
+    }
+    void *r = ms_pool_alloc_at(p, n, file, line);
+    if (r && n)
+        memcpy(r, src, n);
+    return r;
+}
+
+char *ms_pool_strdup_at(struct ms_pool *p, const char *s, const char *file, int line)
+{
+    if (!s) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return ms_pool_memdup_at(p, s, strlen(s) + 1, file, line);
+}
+
+char *ms_pool_strndup_at(struct ms_pool *p, const char *s, size_t n, const char *file, int line)
+{
+    if (!s) {
+        errno = EINVAL;
+        return NULL;
+    }
+    size_t len = strnlen(s, n);
+    char *r = ms_pool_alloc_at(p, len + 1, file, line);
+    if (r) {
+        memcpy(r, s, len);
+        r[len] = '\0';
+    }
+    return r;
+}
+
+char *ms_pool_vasprintf_at(struct ms_pool *p, const char *file, int line, const char *fmt, va_list ap)
+{
+    if (!pool_ok(p)) {
+        ms_bad_pool(p, file, line);
+        return NULL;
+    }
+    if (!fmt) {
+        errno = EINVAL;
+        return NULL;
+    }
+    char buf[256];
+    va_list ap2;
+    va_copy(ap2, ap);
+    int len = vsnprintf(buf, sizeof buf, fmt, ap);
+    if (len < 0) {
+        va_end(ap2);
+        errno = errno == EOVERFLOW ? EOVERFLOW : EINVAL;
+        return NULL;
+    }
+    char *s = ms_pool_alloc_at(p, (size_t)len + 1, file, line);
+    if (s) {
+        if ((size_t)len < sizeof buf)
+            memcpy(s, buf, (size_t)len + 1);
+        else
+            vsnprintf(s, (size_t)len + 1, fmt, ap2);
+    }
+    va_end(ap2);
+    return s;
+}
+
+char *ms_pool_asprintf_at(struct ms_pool *p, const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = ms_pool_vasprintf_at(p, file, line, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+/* ------------------------------------------------------ freeing */
+/* Give the memory of small block h (owned by p, its chunk's pool) back to p:
+ * debug mode keeps it; else the bump pointer or a free list takes it. */
+static void small_release(struct ms_pool *p, struct blk *h, const char *file, int line)
+{
+    size_t fp = ms_blk_footprint(h);
+    int dbg = debug_mode();
+    mark_freed(h, file, line, dbg);
+    if (dbg)
+        return;
+    if ((char *)h + fp == p->cur) {
+        p->cur = (char *)h;
+        POISON(h + 1, fp - HDR);
+        return;
+    }
+    if (!p->fl) {
+        p->fl = ms_raw_calloc(NCLASS * sizeof *p->fl);
+        if (!p->fl)
+            return; /* not reused; goes back with the pool */
+    }
+    h->ext = (struct ext *)p->fl[fp >> 4];
+    p->fl[fp >> 4] = h;
+    POISON(h + 1, fp - HDR);
+}
+
+/* The memory of block h owned by owner goes (no accounting, no event, no
+ * destructors; h->ext must already be dealt with). */
+static void blk_free_mem(struct blk *h, struct ms_pool *owner, const char *file, int line)
+{
+    if (h->choff == 0) {
+        struct lhdr *l = blk_lhdr(h);
+        if (debug_mode()) {
+            mark_freed(h, file, line, 1); /* kept in the owner's list until it goes */
+            return;
+        }
+        ms_large_unlink(l);
+        ms_raw_free(l, l->alloc);
+    } else if (blk_flags(h) & BF_FOREIGN) {
+        mark_freed(h, file, line, debug_mode());
+        ms_chunk_unref(blk_chunk(h));
+    } else {
+        small_release(owner, h, file, line);
+    }
+}
+
+/* Block h of owner dies now (its destructors have run). */
+void ms_blk_release(struct blk *h, struct ms_pool *owner, const char *file, int line)
+{
+    size_t n = blk_size(h);
+    owner->bytes -= n;
+    owner->nblocks--;
+    if (owner->lim)
+        ms_limit_sub(owner, n);
+    struct ext *e = h->ext;
+    if (e) {
+        ms_ext_unlink(e);
+        ms_raw_free(e, sizeof *e);
+        h->ext = NULL;
+    }
+    blk_free_mem(h, owner, file, line);
+}
+
+static int free_slow(struct blk *h, const char *file, int line)
+{
+    if ((blk_flags(h) & BF_DEBUG) && !ms_check_canary(h)) {
+        report_canary(h, file, line);
+        errno = EINVAL;
+        return -1;
+    }
+    struct ext *e = h->ext;
+    if (e) {
+        if (e->freeing)
+            return 0;
+        if (e->adopters) {
+            errno = EBUSY;
+            return -1;
+        }
+        if (e->dtors) {
+            e->freeing = 1;
+            int r = ms_run_dtors(&e->dtors, h + 1);
+            e->freeing = 0;
+            if (r) {
+                errno = ECANCELED;
+                return -1;
+            }
+        }
+    }
+    struct ms_pool *owner = ms_blk_owner(h);
+    void *ptr = h + 1;
+    size_t n = blk_size(h);
+    ms_blk_release(h, owner, file, line);
+    EMIT(MS_POOL_EV_FREE, owner, NULL, NULL, ptr, NULL, n, file, line);
+    return 0;
+}
+
+int ms_pool_free_at(void *ptr, const char *file, int line)
+{
+    if (!ptr)
+        return 0;
+    struct blk *h = (struct blk *)ptr - 1;
+    if (MS_UNLIKELY(h->magic != BLK_LIVE))
+        return ms_live_blk(ptr, file, line, 2) ? 0 : -1;
+    if (MS_UNLIKELY((h->ext != NULL) | (h->choff == 0) | ((h->lf >> 24) != 0) | slow_mode()))
+        return free_slow(h, file, line);
+    struct ms_pool *p = blk_chunk(h)->owner;
+    if (MS_UNLIKELY(p->lim != NULL))
+        return free_slow(h, file, line);
+    p->bytes -= h->size;
+    p->nblocks--;
+    size_t fp = fp_small(h->size, 0);
+    h->magic = BLK_FREED;
+    h->file = file;
+    h->lf = mk_lf(line, BF_FREESITE);
+    if ((char *)h + fp == p->cur) {
+        p->cur = (char *)h;
+        POISON(h + 1, fp - HDR);
+        return 0;
+    }
+    if (MS_UNLIKELY(!p->fl)) {
+        p->fl = ms_raw_calloc(NCLASS * sizeof *p->fl);
+        if (!p->fl)
+            return 0;
+    }
+    h->ext = (struct ext *)p->fl[fp >> 4];
+    p->fl[fp >> 4] = h;
+    POISON(h + 1, fp - HDR);
+    return 0;
+}
+
+struct ms_pool *ms_pool_owner(const void *ptr)
+{
+    struct blk *h = ms_live_blk(ptr, NULL, 0, 0);
+    return h ? ms_blk_owner(h) : NULL;
+}
+
+size_t ms_pool_size(const void *ptr)
+{
+    struct blk *h = ms_live_blk(ptr, NULL, 0, 0);
+    return h ? blk_size(h) : 0;
+}
+
+/* ------------------------------------------------------ realloc */
+static void resize_in_place(struct blk *h, size_t old, size_t n, const char *file, int line)
+{
+    unsigned dbg = blk_flags(h) & BF_DEBUG;
+    if (dbg && n > old)
+        memset((char *)(h + 1) + old, MS_POOL_FILL_NEW, n - old);
+    if (h->choff == 0)
+        blk_lhdr(h)->size = n;
+    h->size = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+    h->file = file;
+    h->lf = mk_lf(line, blk_flags(h));
+    if (dbg)
+        memset((char *)(h + 1) + n, MS_POOL_FILL_TAIL, TAIL);
+}
+
+void *ms_pool_realloc_at(struct ms_pool *p, void *ptr, size_t n, const char *file, int line)
+{
+    if (!ptr)
+        return ms_pool_alloc_at(p, n, file, line);
+    struct blk *h = ms_live_blk(ptr, file, line, 1);
+    if (!h)
+        return NULL;
+    struct ms_pool *owner = ms_blk_owner(h);
+    if (p && p != owner) {
+        if (!pool_ok(p))
+            ms_bad_pool(p, file, line);
+        errno = EINVAL;
+        return NULL;
+    }
+    if (n == 0) {
+        errno = 0;
+        ms_pool_free_at(ptr, file, line);
+        return NULL;
+    }
+    if (h->ext && h->ext->freeing) {
+        errno = EBUSY;
+        return NULL;
+    }
+    if (!ms_check_canary(h)) {
+        report_canary(h, file, line);
+        errno = EINVAL;
+        return NULL;
+    }
+    size_t old = blk_size(h);
+    if (n > old && owner->lim && !ms_limit_ok(owner, n - old, file, line)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    unsigned fl = blk_flags(h);
+    struct blk *nh = NULL;
+    if (h->choff && n <= SMALL_USER) {
+        size_t ofp = fp_small(old, fl & BF_DEBUG), nfp = fp_small(n, fl & BF_DEBUG);
+        if (nfp == ofp) {
+            nh = h;
+        } else if (!(fl & BF_FOREIGN) && (char *)h + ofp == owner->cur &&
+                   (size_t)(owner->end - (char *)h) >= nfp) {
+            owner->cur = (char *)h + nfp;
+            UNPOISON(h + 1, nfp - HDR);
+            nh = h;
+        }
+    } else if (h->choff == 0 && n > SMALL_USER && n <= SIZE_MAX - LHDR - HDR - TAIL - 16) {
+        struct lhdr *l = blk_lhdr(h);
+        size_t tot = LHDR + HDR + n + ((fl & BF_DEBUG) ? TAIL : 0);
+        struct lhdr *prev = l->prev, *next = l->next;
+        size_t oldalloc = l->alloc;
+        struct lhdr *nl = ms_raw_realloc(l, oldalloc, tot);
+        if (!nl)
+            return NULL;
+        nl->alloc = tot;
+        if (prev)
+            prev->next = nl;
+        else
+            owner->large = nl;
+        if (next)
+            next->prev = nl;
+        nh = (struct blk *)(nl + 1);
+        if (nh->ext)
+            nh->ext->hdr = nh;
+    }
+    if (nh) {
+        resize_in_place(nh, old, n, file, line);
+    } else {
+        nh = new_block(owner, n, file, line, 0);
+        if (!nh)
+            return NULL;
+        memcpy(nh + 1, h + 1, old < n ? old : n);
+        struct ext *e = h->ext;
+        if (e) {
+            h->ext = NULL;
+            e->hdr = nh;
+            nh->ext = e;
+            ms_ext_maybe_drop(nh); /* the new block is the owner's own */
+        }
+        blk_free_mem(h, owner, file, line);
+    }
+    if (n > old) {
+        owner->bytes += n - old;
+        if (owner->lim)
+            ms_limit_add(owner, n - old);
+    } else {
+        owner->bytes -= old - n;
+        if (owner->lim)
+            ms_limit_sub(owner, old - n);
+    }
+    EMIT(MS_POOL_EV_REALLOC, owner, NULL, NULL, nh + 1, ptr, n, file, line);
+    return nh + 1;
+}
+
+/* ------------------------------------------------------ pool memory */
+static size_t pool_mem(const struct ms_pool *p)
+{
+    size_t m = 0;
+    for (const struct chunk *c = p->chunk; c; c = c->next)
+        m += (size_t)CHUNK_MIN << c->cls;
+    for (const struct lhdr *l = p->large; l; l = l->next)
+        m += l->alloc;
+    return m;
+}
+
+size_t ms_pool_mem(const struct ms_pool *p)
+{
+    return pool_mem(p);
+}
+
+/* Free everything p's memory holds: large blocks, free lists, chunks (the
+ * first of which holds p). */
+static void final_release(struct ms_pool *p)
+{
+    ms_raw_free(p->fl, NCLASS * sizeof *p->fl);
+    p->fl = NULL;
+    for (struct lhdr *l = p->large, *next; l; l = next) {
+        next = l->next;
+        ms_raw_free(l, l->alloc);
+    }
+    p->large = NULL;
+    /* p lives in its first chunk: read all of p before giving that back */
+    struct chunk *v[64];
+    unsigned char cls[64];
+    size_t n = 0;
+    int stolen = (p->flags & PF_STOLEN) != 0;
+    if (p->nchunks <= 2 && !stolen) { /* no chunk header to read */
+        struct chunk *first = (struct chunk *)((char *)p - CHUNK_HDR);
+        if (p->nchunks == 2) {
+            v[n] = p->chunk;
+            cls[n++] = 1; /* the second chunk is always of class 1 */
+        }
+        v[n] = first;
+        cls[n++] = 0;
+        chunks_put(v, cls, n);
+        return;
+    }
+    struct chunk *c = p->chunk;
+    while (c) {
+        struct chunk *next = c->next;
+        if (!stolen || atomic_load_explicit(&c->refs, memory_order_acquire) == 1) {
+            v[n] = c;
+            cls[n++] = (unsigned char)c->cls;
+            if (n == 64) {
+                chunks_put(v, cls, n);
+                n = 0;
+            }
+        } else {
+            c->owner = NULL; /* orphan: foreign blocks keep it */
+            ms_chunk_unref(c);
+        }
+        c = next;
+    }
+    if (n)
+        chunks_put(v, cls, n);
+}
+
+/* Debug mode: every block p still holds dies at file:line. */
+static void mark_all_freed(struct ms_pool *p, const char *file, int line)
+{
+    for (struct chunk *c = p->chunk; c; c = c->next) {
+        char *s = c->start, *e = c == p->chunk ? p->cur : c->used;
+        while (s < e) {
+            struct blk *h = (struct blk *)s;
+            if (h->magic != BLK_LIVE && h->magic != BLK_FREED) {
+                ms_report(MS_POOL_ERR_CORRUPT, "block header overwritten", h + 1, 0, file, line, NULL, 0);
+                break;
+            }
+            size_t fp = ms_blk_footprint(h);
+            if (h->magic == BLK_LIVE && !(blk_flags(h) & BF_FOREIGN))
+                mark_freed(h, file, line, 1);
+            s += fp;
+        }
+    }
+    for (struct lhdr *l = p->large; l; l = l->next) {
+        struct blk *h = (struct blk *)(l + 1);
+        if (h->magic == BLK_LIVE)
+            mark_freed(h, file, line, 1);
+    }
+}
+
+void ms_quarantine_evict(size_t limit)
+{
+    for (;;) {
+        pthread_mutex_lock(&g_quar_lock);
+        struct ms_pool *p = NULL;
+        if (g_quar_bytes > limit && g_quar_head) {
+            p = g_quar_head;
+            g_quar_head = p->rnext;
+            if (!g_quar_head)
+                g_quar_tail = NULL;
+            g_quar_bytes -= p->s_bytes;
+        }
+        pthread_mutex_unlock(&g_quar_lock);
+        if (!p)
+            return;
+        final_release(p);
+    }
+}
+
+/* p (destroyed: destructors ran, unlinked) gives its memory back, or, in
+ * debug mode, goes to the quarantine. */
+void ms_pool_release_memory(struct ms_pool *p, const char *file, int line)
+{
+    p->magic = POOL_DEAD;
+    p->free_file = file;
+    p->free_line = line;
+    if (debug_mode()) {
+        mark_all_freed(p, file, line);
+        p->flags |= PF_QUAR;
+        p->s_bytes = pool_mem(p);
+        p->rnext = NULL;
+        pthread_mutex_lock(&g_quar_lock);
+        if (g_quar_tail)
+            g_quar_tail->rnext = p;
+        else
+            g_quar_head = p;
+        g_quar_tail = p;
+        g_quar_bytes += p->s_bytes;
+        size_t lim = g_quar_limit;
+        pthread_mutex_unlock(&g_quar_lock);
+        ms_quarantine_evict(lim);
+        return;
+    }
+    final_release(p);
+}
+
+void ms_pool_set_quarantine_limit(size_t bytes)
+{
+    ms_init_once();
+    pthread_mutex_lock(&g_quar_lock);
+    g_quar_limit = bytes;
+    pthread_mutex_unlock(&g_quar_lock);
+    ms_quarantine_evict(bytes);
+}
+
+void ms_pool_trim(void)
+{
+    ms_quarantine_evict(0);
+    cache_lock();
+    size_t keep = g_cache_limit;
+    cache_unlock();
+    ms_pool_set_cache_limit(0);
+    cache_lock();
+    g_cache_limit = keep;
+    cache_unlock();
+}
+
+void ms_pool_get_stats(struct ms_pool_stats *out)
+{
+    if (!out)
+        return;
+    out->raw_live = atomic_load(&g_raw_live);
+    out->raw_bytes = atomic_load(&g_raw_bytes);
+    out->raw_total = atomic_load(&g_raw_total);
+    cache_lock();
+    out->cached_bytes = g_cache_bytes;
+    cache_unlock();
+    pthread_mutex_lock(&g_quar_lock);
+    out->quarantine_bytes = g_quar_bytes;
+    pthread_mutex_unlock(&g_quar_lock);
+    pthread_mutex_lock(&ms_g_reg_lock);
+    out->roots = ms_g_nroots;
+    pthread_mutex_unlock(&ms_g_reg_lock);
+}
+
+/* At exit (or unload), give the cache and the quarantine back, so that
+ * leak checkers see nothing left by the library itself. */
+__attribute__((destructor)) static void ms_pool_fini(void)
+{
+    ms_pool_trim();
+}
