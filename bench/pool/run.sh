@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# run.sh [--quick] [--out FILE] [BUILD_DIR] - build bench/pool/pool_bench.c
+# run.sh [--quick] [--out FILE] [--apr-extra B] [BUILD_DIR] - build bench/pool/pool_bench.c
 # against talloc and APR (pkg-config talloc apr-1: Debian's libtalloc-dev
 # and libapr1-dev) and libmemsleuth_pool (src/pool, -O2), run it, print the
 # markdown table of ns per allocation and per freed subtree for malloc/free,
 # talloc, APR pools and ms_pool (see pool_bench.c for the workload).
 #   --quick     1 run of a 1/10 workload (smoke test, seconds)
 #   --out FILE  also write the table (with the command and machine) to FILE
+#   --apr-extra B  ask APR for B more bytes per block (36: ms_pool's footprint)
 # BUILD_DIR defaults to a temporary directory, removed afterwards.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -13,10 +14,12 @@ ROOT=$(cd "$HERE/../.." && pwd)
 ARGS=(--allocators 1000 --allocs 100 --runs 21)
 OUT=""
 B=""
+EXTRA=()
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) ARGS=(--allocators 100 --allocs 100 --runs 1) ;;
     --out) OUT=$2; shift ;;
+    --apr-extra) EXTRA=(--apr-extra "$2"); shift ;;
     *) B=$1 ;;
     esac
     shift
@@ -39,7 +42,7 @@ done
 gcc -std=gnu17 "${CFLAGS[@]}" $(pkg-config --cflags talloc apr-1) "$HERE/pool_bench.c" \
     "$B/pool.o" "$B/pool_tree.o" "$B/pool_introspect.o" $(pkg-config --libs talloc apr-1) -pthread \
     -o "$B/pool_bench"
-TABLE=$("$B/pool_bench" "${ARGS[@]}")
+TABLE=$("$B/pool_bench" "${ARGS[@]}" "${EXTRA[@]}")
 echo "$TABLE"
 if [ -n "$OUT" ]; then
     {

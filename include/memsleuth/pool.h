@@ -613,7 +613,16 @@ MS_POOL_API void ms_pool_get_stats(struct ms_pool_stats *out);
  * together with their pool have no FREE event (except those that had
  * destructors, adopters or came from another pool: they get theirs first):
  * the pool's DESTROY covers every block it still owned then.  When no hook is set each event costs one
- * predictable branch. */
+ * predictable branch.
+ * Under `memsleuth run` (with a trace) the same events, and the names set
+ * with ms_pool_set_name, go into memsleuth's trace without any call of
+ * yours: at its first use the library looks for the agent's table
+ * (dlsym "memsleuth_agent_pool_hooks", versioned) and, if the agent writes a
+ * trace, hands it every event; allocations then take the library's slower
+ * path, as with a hook.  `memsleuth report` shows the pool trees, the memory
+ * of each pool over time, the sites and the pools never destroyed.  Set
+ * MEMSLEUTH_POOL_NO_AGENT=1 to keep the library away from the agent.  This
+ * hook (ms_pool_set_event_hook) is independent of it: both get the events. */
 #define MS_POOL_EV_CREATE   1 /* pool created: pool, other = parent */
 #define MS_POOL_EV_DESTROY  2 /* pool destroyed: pool, other = parent */
 #define MS_POOL_EV_ALLOC    3 /* block: pool, ptr, size */

@@ -21,6 +21,7 @@
 #define _GNU_SOURCE
 #endif
 #include "agent.h"
+#include "unwind.h"
 
 #include <dlfcn.h>
 #include <elf.h>
@@ -43,6 +44,7 @@
 struct ms_options ms_opt;
 pid_t ms_pid, ms_ppid;
 int ms_active;
+int ms_verify_unwind MS_HIDDEN;
 uintptr_t ms_self_lo, ms_self_hi;
 uintptr_t ms_self_data_lo MS_HIDDEN, ms_self_data_hi MS_HIDDEN;
 char ms_self_path[512];
@@ -139,6 +141,8 @@ void ms_init(void)
     ms_pid = getpid();
     ms_ppid = getppid();
     read_options();
+    const char *vu = getenv("MEMSLEUTH_VERIFY_UNWIND");
+    ms_verify_unwind = vu && vu[0] && strcmp(vu, "0") != 0;
     find_self();
     if (ms_region_init() < 0 || ms_table_init() < 0) {
         ms_warn("cannot reserve memory for its bookkeeping; the program runs untraced");
@@ -163,15 +167,20 @@ static struct ms_thread_regs world_slots[1024];
 static void report_body(void)
 {
     pthread_mutex_lock(&world_lock);
+    ms_graph_prepare(req.how != MS_EXIT_SIGNAL); /* a crash may be inside the loader */
     ms_stw_regs = world_slots;
     ms_stw_nregs = ms_stop_world(world_slots, 1024);
     struct ms_leak_result res;
     memset(&res, 0, sizeof res);
-    if (ms_leak_check(&req.self, &res) == 0)
+    int checked = ms_leak_check(&req.self, &res) == 0;
+    if (checked)
         req.result = ms_report(&res, req.how, req.status);
     else
         ms_warn("the leak check could not run (out of memory for its tables)");
     ms_start_world();
+    if (checked)
+        ms_graph_emit(&res, 0); /* the heap graph into the trace */
+    ms_graph_release();
     pthread_mutex_unlock(&world_lock);
 }
 
@@ -194,6 +203,8 @@ int ms_snapshot(int trigger, int pools, int reply_fd)
         return -1;
     }
     pthread_mutex_lock(&world_lock);
+    if (!pools)
+        ms_graph_prepare(1); /* the TLS layout (the loader's lock): before the stop */
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
     ms_stw_regs = world_slots;
@@ -255,6 +266,9 @@ int ms_snapshot(int trigger, int pools, int reply_fd)
             close(o->fd);
     }
     ms_start_world();
+    if (ok)
+        ms_graph_emit(&res, id); /* the heap graph into the trace */
+    ms_graph_release();
     ms_leak_release();
     pthread_mutex_unlock(&world_lock);
     ms_region_release(o, sizeof *o);
@@ -314,6 +328,16 @@ static int run_report(int how, int status, const struct ms_scan_self *self)
         report_body();
     }
     ms_ts.in_report = 0;
+    unsigned long lost = ms_hooks_lost_deferred();
+    if (lost)
+        ms_warn("%lu allocations or frees made by signal handlers could not be recorded (handlers ran back to back "
+                "inside the agent); the figures above may be off by that many blocks", lost);
+    if (ms_verify_unwind) {
+        struct ms_unwind_stats us;
+        ms_unwind_stats(&us);
+        ms_warn("unwind verification: %llu stacks compared with libunwind, %llu differ",
+                (unsigned long long)us.verify_checked, (unsigned long long)us.verify_mismatch);
+    }
     ms_trace_end(how, status);
     ms_active = 0; /* from here on, pass everything through */
     return req.result;
@@ -787,7 +811,12 @@ __attribute__((visibility("default"))) int dlclose(void *h)
         if (ms_mod_history)
             dl_iterate_phdr(note_module, NULL);
     }
-    return real(h);
+    int r = real(h);
+    /* the unwinder must not walk a library mapped later at the same
+     * addresses with the old library's table */
+    if (ms_active)
+        ms_unwind_invalidate();
+    return r;
 }
 
 /* ---- constructor ---------------------------------------------------------------- */
@@ -799,6 +828,7 @@ __attribute__((constructor)) static void late_init(void)
     ms_stop_signal = SIGRTMAX - 2;
     /* run libunwind's one-time initialization now, not first inside a hook
      * where a signal handler could re-enter it */
+    ms_hooks_late_init();
     ms_ts.busy = 1;
     (void)ms_capture_stack();
     ms_leave_busy();

@@ -115,16 +115,24 @@ struct ms_tstate {
     int park_pending;        /* stop-the-world asked while busy */
     int in_report;           /* this thread runs the report */
     int in_unwind;           /* inside the unwinder: a nested handler must not re-enter it */
-    int npending;            /* allocations deferred by re-entrancy */
+    /* allocations deferred by re-entrancy: a ring written by signal
+     * handlers (tail) and drained by the interrupted hook (head); the
+     * deferred allocations' stacks have a ring of their own, in the same
+     * order (a preempted thread can take many handlers before it drains) */
+    unsigned pend_head, pend_tail, pcs_head, pcs_tail;
+    unsigned long pend_lost; /* the ring was full: said at exit */
     struct {
         uintptr_t addr;
         uint64_t size;
-        int op, kind, npcs;
-        uintptr_t pcs[40];   /* stack of a deferred allocation, interned later */
-    } pending[8];
+        int op, kind, npcs, slot; /* slot: the next stack of the stacks' ring is this entry's */
+    } pending[128];
+    uintptr_t pend_pcs[16][40]; /* stacks of deferred allocations, interned later */
 };
 extern __thread struct ms_tstate ms_ts MS_HIDDEN;
 void ms_leave_busy(void) MS_HIDDEN;
+void ms_hooks_late_init(void) MS_HIDDEN;      /* after the loader is done: ranges for stack filtering */
+unsigned long ms_hooks_lost_deferred(void) MS_HIDDEN; /* handler operations the full ring dropped */
+extern int ms_verify_unwind MS_HIDDEN; /* MEMSLEUTH_VERIFY_UNWIND=1: compare every stack with libunwind's */
 
 /* ---- errors recorded by the hooks (report.c prints them) -------------- */
 enum ms_err_kind { MS_ERR_INVALID_FREE = 0, MS_ERR_MISMATCHED_FREE = 1 };
@@ -145,6 +153,7 @@ struct ms_thread_regs {
     uintptr_t regs[24];
     int nregs;
     int ok;
+    uintptr_t tp;            /* thread pointer (%fs base): its static TLS is below */
 };
 void ms_threads_note_self(uintptr_t stack_marker) MS_HIDDEN;
 void ms_threads_note_exit(void) MS_HIDDEN;
@@ -231,5 +240,53 @@ extern int ms_active MS_HIDDEN;      /* tracking on */
 extern uintptr_t ms_self_lo MS_HIDDEN, ms_self_hi MS_HIDDEN; /* agent text */
 extern char ms_self_path[512] MS_HIDDEN;
 void ms_init(void) MS_HIDDEN;
+
+/* ---- graph.c: the heap graph of a scan (GRAPH records, docs/trace-format.md) --
+ * ms_leak_check records it when ms_graph.want is set: the edges of every block
+ * (each block's memory is scanned exactly once for them) and every root edge
+ * with its group (registers, a thread's stack, a TLS area, a mapping).  All of
+ * it lives in the region; it is encoded and written after the world restarts. */
+enum { MS_RG_REGS = 0, MS_RG_STACK = 1, MS_RG_TLS = 2, MS_RG_MEM = 3 };
+struct ms_root_group {
+    int kind;
+    pid_t tid;                 /* REGS, STACK, TLS */
+    uintptr_t lo, hi;          /* STACK: [sp, end of the mapping); TLS, MEM: the range */
+    uintptr_t pc;              /* the thread's pc register (0 unknown) */
+    uintptr_t mod;             /* TLS: the module's lowest address */
+};
+struct ms_root_edge {
+    uintptr_t addr;            /* where the pointer is (REGS: the register number) */
+    uintptr_t pc;              /* STACK: return address of the frame holding it (0 unknown) */
+    uint32_t code;             /* block index << 1 | interior pointer */
+    uint32_t grp;
+};
+struct ms_tls_mod { intptr_t off; uintptr_t size, mod; }; /* [tp + off, tp + off + size) */
+struct ms_graph {
+    int want, failed;
+    uint64_t *eoff;            /* per block: first edge in elog, UINT64_MAX = not scanned */
+    uint32_t *ecnt;
+    size_t cap_blk;
+    uint32_t *elog;            /* block index << 1 | interior */
+    size_t elen, ecap;
+    struct ms_root_edge *re;
+    size_t nre, cap_re;
+    struct ms_root_group *grp;
+    size_t ngrp, cap_grp;
+    struct ms_tls_mod tls[64];
+    int ntls;
+};
+extern struct ms_graph ms_graph MS_HIDDEN;
+/* before stopping the world; with_tls: find the modules' static TLS
+ * (dl_iterate_phdr: the loader's lock; not from a fatal signal's handler) */
+void ms_graph_prepare(int with_tls) MS_HIDDEN;
+/* after the world restarted: encode and write the graph of res; snap_id 0 = exit check */
+void ms_graph_emit(const struct ms_leak_result *res, int snap_id) MS_HIDDEN;
+void ms_graph_release(void) MS_HIDDEN;
+/* trace_write.c for graph.c */
+int ms_trace_is_on(void) MS_HIDDEN;
+uint64_t ms_trace_now(void) MS_HIDDEN;
+void ms_trace_raw_begin(void) MS_HIDDEN;  /* flush, then hold the file for raw chunks */
+void ms_trace_raw_chunk(const uint8_t *data, uint32_t len) MS_HIDDEN;
+void ms_trace_raw_end(void) MS_HIDDEN;
 
 #endif

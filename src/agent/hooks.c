@@ -15,8 +15,10 @@
 #define _GNU_SOURCE
 #endif
 #include "agent.h"
+#include "unwind.h"
 
 #include <dlfcn.h>
+#include <link.h>
 #include <errno.h>
 #include <malloc.h>
 #include <stdatomic.h>
@@ -102,6 +104,72 @@ static inline int ready(void)
 }
 
 /* ---- stack capture ---------------------------------------------------- */
+/* text of the libraries the agent itself calls into (libc: memcmp,
+ * explicit_bzero, pthread_mutex_lock...; libunwind), found at start */
+static uintptr_t callee_lo[2], callee_hi[2];
+
+static int note_callee(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    const uintptr_t *probe = data;
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < info->dlpi_phnum; i++) {
+            const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+            uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+            if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && probe[k] >= lo && probe[k] < hi) {
+                callee_lo[k] = lo;
+                callee_hi[k] = hi;
+            }
+        }
+    return 0;
+}
+
+void ms_hooks_late_init(void)
+{
+    uintptr_t probe[2] = { (uintptr_t)(void *)&memcmp, (uintptr_t)(void *)&unw_backtrace };
+    dl_iterate_phdr(note_callee, probe);
+}
+
+static inline int is_self(uintptr_t pc) { return pc >= ms_self_lo && pc < ms_self_hi; }
+
+static int is_callee(uintptr_t pc)
+{
+    return (pc >= callee_lo[0] && pc < callee_hi[0]) || (pc >= callee_lo[1] && pc < callee_hi[1]);
+}
+
+/* glibc's x86-64 signal return trampoline: mov $15, %rax; syscall (the
+ * return address of a signal handler's frame) */
+static int is_restorer(uintptr_t pc)
+{
+    static const unsigned char code[9] = { 0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05 };
+    if (!is_callee(pc) || (pc & 4095) > 4096 - sizeof code)
+        return 0;
+    return memcmp((const void *)pc, code, sizeof code) == 0;
+}
+
+/* Keep the program's frames of a captured stack: drop the agent's own
+ * frames (the hooks at the start, the thread-start and pthread_create
+ * wrappers in the middle) and, where a signal interrupted the agent, the
+ * library code the agent was running (memcmp, a mutex, libunwind): the
+ * frames between a signal trampoline and an agent frame.  Returns the
+ * number kept. */
+static int program_frames(uintptr_t *pcs, int n, int max_keep)
+{
+    int keep = 0;
+    for (int i = 0; i < n && keep < max_keep; i++) {
+        if (!is_self(pcs[i])) {
+            pcs[keep++] = pcs[i];
+            continue;
+        }
+        int j = keep - 1;
+        while (j >= 0 && !is_restorer(pcs[j]) && is_callee(pcs[j]))
+            j--;
+        if (j >= 0 && j < keep - 1 && is_restorer(pcs[j]))
+            keep = j + 1;
+    }
+    return keep;
+}
+
 uint32_t ms_capture_stack(void)
 {
     uintptr_t buf[MS_MAX_FRAMES];
@@ -110,94 +178,107 @@ uint32_t ms_capture_stack(void)
         want = MS_MAX_FRAMES;
     ms_ts.in_unwind = 1;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    int n = unw_backtrace((void **)buf, want);
+    /* our own unwinder (unwind.h); the verification mode also runs
+     * unw_backtrace and counts the stacks that differ */
+    int n = MS_UNLIKELY(ms_verify_unwind) ? ms_unwind_capture_verify(buf, want) : ms_unwind_capture(buf, want);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     ms_ts.in_unwind = 0;
-    /* drop the agent's own frames: the hooks below, and the thread-start
-     * and pthread_create wrappers in the middle of a stack */
-    int keep = 0;
-    for (int i = 0; i < n && keep < ms_opt.num_callers; i++)
-        if (buf[i] < ms_self_lo || buf[i] >= ms_self_hi)
-            buf[keep++] = buf[i];
+    int keep = program_frames(buf, n, ms_opt.num_callers);
     if (keep <= 0)
         return 0;
     return ms_stack_intern(buf, keep);
 }
 
-/* The cursor-based unwinder keeps its caches under locks that block
- * signals, so unlike unw_backtrace's per-thread trace cache it may run in a
- * handler that interrupted an unwind in progress. */
-static int slow_backtrace(uintptr_t *pcs, int max)
-{
-    unw_context_t ctx;
-    unw_cursor_t cur;
-    if (unw_getcontext(&ctx) || unw_init_local(&cur, &ctx))
-        return 0;
-    int n = 0;
-    do {
-        unw_word_t ip;
-        if (unw_get_reg(&cur, UNW_REG_IP, &ip) || !ip)
-            break;
-        pcs[n++] = (uintptr_t)ip;
-    } while (n < max && unw_step(&cur) > 0);
-    return n;
-}
-
 /* ---- re-entrancy: deferred bookkeeping -------------------------------- */
 enum { OP_ALLOC = 1, OP_FREE = 2 };
 
+#define NPEND (sizeof ms_ts.pending / sizeof ms_ts.pending[0])
+#define NPCS (sizeof ms_ts.pend_pcs / sizeof ms_ts.pend_pcs[0])
+#define PCS_MAX ((int)(sizeof ms_ts.pend_pcs[0] / sizeof ms_ts.pend_pcs[0][0]))
+static _Atomic unsigned long pend_lost_total;
+
+/* Called from a signal handler that interrupted a hook of this thread.  The
+ * queue is a ring: the handler only writes the entry at tail and then moves
+ * tail; the drain only reads the entry at head and then moves head.  A
+ * handler runs to its end before the code it interrupted goes on, so an
+ * entry is never written and read at the same time.  Allocations take the
+ * stacks' own ring (pcs_tail / pcs_head) in the same order. */
 static void defer(int op, uintptr_t addr, uint64_t size, int kind)
 {
-    int i = ms_ts.npending;
-    if (i >= (int)(sizeof ms_ts.pending / sizeof ms_ts.pending[0]))
-        return; /* lost: at worst one block untracked */
-    ms_ts.pending[i].op = op;
-    ms_ts.pending[i].addr = addr;
-    ms_ts.pending[i].size = size;
-    ms_ts.pending[i].kind = kind;
-    /* unw_backtrace is not re-entrant: when the interrupted hook is itself
-     * unwinding, take the slow cursor path.  Interning (which takes a lock the
-     * interrupted hook may hold) waits for the drain */
-    if (op != OP_ALLOC)
-        ms_ts.pending[i].npcs = 0;
-    else if (ms_ts.in_unwind)
-        ms_ts.pending[i].npcs = slow_backtrace(ms_ts.pending[i].pcs, 40);
-    else
-        ms_ts.pending[i].npcs = unw_backtrace((void **)ms_ts.pending[i].pcs, 40);
+    unsigned t = ms_ts.pend_tail;
+    if (t - ms_ts.pend_head >= NPEND) {
+        ms_ts.pend_lost++; /* said at exit */
+        return;
+    }
+    __typeof__(&ms_ts.pending[0]) e = &ms_ts.pending[t % NPEND];
+    e->op = op;
+    e->addr = addr;
+    e->size = size;
+    e->kind = kind;
+    e->npcs = 0;
+    e->slot = 0;
+    unsigned pt = ms_ts.pcs_tail;
+    if (op == OP_ALLOC && pt - ms_ts.pcs_head < NPCS) {
+        /* the unwinder is re-entrant: a capture nested in another one on
+         * this thread leaves the per-thread caches alone */
+        e->npcs = ms_unwind_capture(ms_ts.pend_pcs[pt % NPCS], PCS_MAX);
+        e->slot = 1;
+        ms_ts.pcs_tail = pt + 1;
+    }
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    ms_ts.npending = i + 1;
+    ms_ts.pend_tail = t + 1;
 }
 
-void ms_leave_busy(void)
+static void drain_pending(void)
 {
-    while (ms_ts.npending) {
-        int i = 0;
-        uintptr_t addr = ms_ts.pending[i].addr;
-        uint64_t size = ms_ts.pending[i].size;
-        int op = ms_ts.pending[i].op, kind = ms_ts.pending[i].kind;
+    if (MS_UNLIKELY(ms_ts.pend_lost)) {
+        atomic_fetch_add(&pend_lost_total, ms_ts.pend_lost);
+        ms_ts.pend_lost = 0;
+    }
+    while (ms_ts.pend_head != ms_ts.pend_tail) {
+        unsigned h = ms_ts.pend_head;
+        __typeof__(&ms_ts.pending[0]) e = &ms_ts.pending[h % NPEND];
+        uintptr_t addr = e->addr;
+        uint64_t size = e->size;
+        int op = e->op, kind = e->kind;
         uint32_t st = 0;
-        if (op == OP_ALLOC) {
-            uintptr_t *pcs = ms_ts.pending[i].pcs;
-            int keep = 0;
-            for (int k = 0; k < ms_ts.pending[i].npcs && keep < ms_opt.num_callers; k++)
-                if (pcs[k] < ms_self_lo || pcs[k] >= ms_self_hi)
-                    pcs[keep++] = pcs[k];
-            st = keep ? ms_stack_intern(pcs, keep) : 0;
+        if (e->slot) {
+            uintptr_t *pcs = ms_ts.pend_pcs[ms_ts.pcs_head % NPCS];
+            int keep = program_frames(pcs, e->npcs, ms_opt.num_callers);
+            st = keep > 0 ? ms_stack_intern(pcs, keep) : 0;
+            /* no stale copy may stay: this TLS is scanned as a root */
+            memset(pcs, 0, sizeof ms_ts.pend_pcs[0]);
+            __atomic_signal_fence(__ATOMIC_SEQ_CST);
+            ms_ts.pcs_head++;
         }
-        /* shift down; a nested handler may append meanwhile */
-        int n = ms_ts.npending;
-        memmove(&ms_ts.pending[0], &ms_ts.pending[1], (size_t)(n - 1) * sizeof ms_ts.pending[0]);
-        /* no stale copy may stay: this TLS is scanned as a root */
-        memset(&ms_ts.pending[n - 1], 0, sizeof ms_ts.pending[0]);
-        ms_ts.npending = n - 1;
+        memset(e, 0, sizeof *e);
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        ms_ts.pend_head = h + 1;
         if (op == OP_ALLOC)
             ms_table_insert(addr, size, st, kind, kind == MS_AK_MALLOC ? MS_FN_MALLOC : MS_FN_NEW);
         else
             ms_table_remove(addr, NULL);
     }
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    ms_ts.busy = 0;
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
+unsigned long ms_hooks_lost_deferred(void)
+{
+    return atomic_load(&pend_lost_total) + ms_ts.pend_lost;
+}
+
+void ms_leave_busy(void)
+{
+    for (;;) {
+        drain_pending();
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        ms_ts.busy = 0;
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        /* a handler that came after the last check queued its work: take it */
+        if (MS_LIKELY(ms_ts.pend_head == ms_ts.pend_tail))
+            break;
+        ms_ts.busy = 1;
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    }
     if (ms_ts.park_pending) {
         ms_ts.park_pending = 0;
         ms_park_self();

@@ -44,6 +44,107 @@ static uint64_t *ind_bytes, *ind_blocks;
 static size_t cap_B, cap_stack, cap_ind, cap_maps;
 static struct map *maps_mem;
 
+/* ---- the heap graph (agent.h, graph.c) ------------------------------------ *
+ * While ms_graph.want: cur_src is the block being scanned (-1: a root range of
+ * group cur_grp); each pointer found is logged.  A block's edges are logged
+ * the first time it is scanned only (a possibly-reached block is scanned again
+ * when it becomes reachable; its memory has not changed). */
+struct ms_graph ms_graph;
+static long cur_src = -1;
+static uint32_t cur_grp;
+static int rec_on;               /* log the words of the current scan */
+static uintptr_t *xr;            /* executable mappings [lo, hi) pairs, sorted */
+static size_t nxr, cap_xr;
+
+static void graph_fail(void)
+{
+    ms_graph.failed = 1;
+    rec_on = 0;
+}
+
+/* grow a region array (the world is stopped: no malloc) */
+static int grow(void **p, size_t *cap, size_t elem, size_t need)
+{
+    if (need <= *cap)
+        return 0;
+    size_t nc = *cap ? *cap * 2 : 4096;
+    while (nc < need)
+        nc *= 2;
+    void *np = ms_region_alloc(nc * elem);
+    if (!np)
+        return -1;
+    if (*p) {
+        memcpy(np, *p, *cap * elem);
+        ms_region_release(*p, *cap * elem);
+    }
+    *p = np;
+    *cap = nc;
+    return 0;
+}
+
+static int is_code(uintptr_t v)
+{
+    size_t lo = 0, hi = nxr;
+    while (lo < hi) {
+        size_t m = (lo + hi) / 2;
+        if (xr[2 * m] <= v)
+            lo = m + 1;
+        else
+            hi = m;
+    }
+    return lo && v < xr[2 * (lo - 1) + 1];
+}
+
+/* the return address nearest below a stack slot: the call made by the frame
+ * that holds the slot (bounded; 0 when none, the thread's pc is then the
+ * better guess) */
+static uintptr_t frame_pc(uintptr_t a, uintptr_t sp)
+{
+    for (int k = 0; k < 2048 && a >= sp + 8; k++) {
+        a -= 8;
+        uintptr_t w = *(const volatile uintptr_t *)a;
+        if (is_code(w))
+            return w;
+    }
+    return 0;
+}
+
+static int new_group(int kind, pid_t tid, uintptr_t lo, uintptr_t hi, uintptr_t pc, uintptr_t mod)
+{
+    if (!ms_graph.want)
+        return 0;
+    if (ms_graph.ngrp >= 65535 ||
+        grow((void **)&ms_graph.grp, &ms_graph.cap_grp, sizeof *ms_graph.grp, ms_graph.ngrp + 1)) {
+        graph_fail();
+        ms_graph.want = 0;
+        return 0;
+    }
+    struct ms_root_group *g = &ms_graph.grp[ms_graph.ngrp];
+    g->kind = kind;
+    g->tid = tid;
+    g->lo = lo;
+    g->hi = hi;
+    g->pc = pc;
+    g->mod = mod;
+    return (int)ms_graph.ngrp++;
+}
+
+static void root_edge(uintptr_t addr, uint32_t code, uint32_t grp, uintptr_t pc)
+{
+    if (grow((void **)&ms_graph.re, &ms_graph.cap_re, sizeof *ms_graph.re, ms_graph.nre + 1)) {
+        graph_fail();
+        ms_graph.want = 0;
+        return;
+    }
+    struct ms_root_edge *e = &ms_graph.re[ms_graph.nre++];
+    e->addr = addr;
+    e->pc = pc;
+    e->code = code;
+    e->grp = grp;
+}
+
+static void record(long i, uintptr_t v, uintptr_t a);
+
 /* ---- sorting: LSD radix on 48-bit addresses ---------------------------- */
 static void sort_blocks(struct ms_block *a, size_t n)
 {
@@ -143,11 +244,8 @@ static void push(uint32_t i)
     mstack[msp++] = i;
 }
 
-static void reach(uintptr_t v, int prior_definite)
+static void reach_at(long i, uintptr_t v, int prior_definite)
 {
-    long i = find_block(v);
-    if (i < 0)
-        return;
     struct ms_block *b = &B[i];
     if (b->state == ST_REACHABLE)
         return;
@@ -171,22 +269,86 @@ static void reach(uintptr_t v, int prior_definite)
     }
 }
 
+static void reach(uintptr_t v, int prior_definite)
+{
+    long i = find_block(v);
+    if (i >= 0)
+        reach_at(i, v, prior_definite);
+}
+
 static void scan_words(uintptr_t lo, uintptr_t hi, int prior_definite)
 {
     lo = (lo + 7) & ~(uintptr_t)7;
     for (uintptr_t a = lo; a + 8 <= hi; a += 8) {
         uintptr_t v = *(const volatile uintptr_t *)a;
-        if (v >= min_addr && v < max_end)
-            reach(v, prior_definite);
+        if (v >= min_addr && v < max_end) {
+            long i = find_block(v);
+            if (i < 0)
+                continue;
+            if (MS_UNLIKELY(rec_on))
+                record(i, v, a);
+            reach_at(i, v, prior_definite);
+        }
     }
+}
+
+static void record(long i, uintptr_t v, uintptr_t a)
+{
+    if (i < 0)
+        return;
+    int interior = v != B[i].addr;
+    if (interior && is_next_chunk_header(&B[i], v))
+        return;
+    uint32_t code = (uint32_t)i << 1 | (uint32_t)interior;
+    if (cur_src < 0) {
+        const struct ms_root_group *g = &ms_graph.grp[cur_grp];
+        root_edge(a, code, cur_grp, g->kind == MS_RG_STACK ? frame_pc(a, g->lo) : 0);
+        return;
+    }
+    if (i == cur_src)
+        return;
+    if (MS_UNLIKELY(ms_graph.elen >= ms_graph.ecap) &&
+        grow((void **)&ms_graph.elog, &ms_graph.ecap, sizeof *ms_graph.elog, ms_graph.elen + 1)) {
+        graph_fail();
+        return;
+    }
+    ms_graph.elog[ms_graph.elen++] = code;
+}
+
+/* a block is about to be scanned: log its edges if it was never scanned */
+static void graph_block_begin(uint32_t i)
+{
+    if (!ms_graph.want || ms_graph.eoff[i] != UINT64_MAX) {
+        rec_on = 0;
+        return;
+    }
+    cur_src = i;
+    ms_graph.eoff[i] = ms_graph.elen;
+    rec_on = !ms_graph.failed;
+}
+
+static void graph_block_end(uint32_t i)
+{
+    if (rec_on)
+        ms_graph.ecnt[i] = (uint32_t)(ms_graph.elen - ms_graph.eoff[i]);
+    else if (ms_graph.want && cur_src == (long)i && ms_graph.eoff[i] != UINT64_MAX)
+        ms_graph.ecnt[i] = (uint32_t)(ms_graph.elen - ms_graph.eoff[i]); /* failed meanwhile: partial */
+    rec_on = 0;
+    cur_src = -1;
 }
 
 static void drain(void)
 {
+    long s_src = cur_src;
+    int s_on = rec_on;
     while (msp) {
         uint32_t i = mstack[--msp];
+        graph_block_begin(i);
         scan_words(B[i].addr, B[i].addr + B[i].size, B[i].state == ST_REACHABLE);
+        graph_block_end(i);
     }
+    cur_src = s_src;
+    rec_on = s_on && !ms_graph.failed;
 }
 
 /* scan [lo, hi) as a root, skipping live blocks inside it and surviving a
@@ -239,6 +401,88 @@ static void scan_root_range(uintptr_t lo, uintptr_t hi)
     }
 }
 
+/* ---- root ranges with their graph group ---------------------------------- */
+struct tls_area { uintptr_t lo, hi, mod; pid_t tid; };
+static struct tls_area *tls_areas;
+static size_t ntls_areas, cap_tls_areas;
+
+/* scan [lo, hi) as a root of group grp; the TLS areas inside it are scanned
+ * as groups of their own */
+static void scan_root_ctx(uintptr_t lo, uintptr_t hi, int grp)
+{
+    if (!ms_graph.want) {
+        scan_root_range(lo, hi);
+        return;
+    }
+    uintptr_t cur = lo;
+    while (cur < hi) {
+        /* the first TLS area that ends after cur and starts before hi */
+        const struct tls_area *t = NULL;
+        for (size_t k = 0; k < ntls_areas; k++) {
+            const struct tls_area *c = &tls_areas[k];
+            if (c->hi > cur && c->lo < hi && (!t || c->lo < t->lo))
+                t = c;
+        }
+        uintptr_t end = t ? (t->lo > cur ? t->lo : cur) : hi;
+        if (end > cur) {
+            cur_grp = (uint32_t)grp;
+            cur_src = -1;
+            rec_on = ms_graph.want && !ms_graph.failed;
+            scan_root_range(cur, end);
+            rec_on = 0;
+        }
+        if (!t)
+            break;
+        uintptr_t te = t->hi < hi ? t->hi : hi;
+        int g = new_group(MS_RG_TLS, t->tid, end, te, 0, t->mod);
+        cur_grp = (uint32_t)g;
+        cur_src = -1;
+        rec_on = ms_graph.want && !ms_graph.failed;
+        scan_root_range(end, te);
+        rec_on = 0;
+        cur = te;
+    }
+}
+
+static void add_tls_areas(pid_t tid, uintptr_t tp)
+{
+    if (!tp)
+        return;
+    /* the thread descriptor at the thread pointer (glibc's struct pthread,
+     * 2304 bytes on x86-64 with glibc 2.36): its pointers (the DTV...) are
+     * no frame's; mod 0 names it */
+    if (grow((void **)&tls_areas, &cap_tls_areas, sizeof *tls_areas, ntls_areas + 1))
+        return;
+    tls_areas[ntls_areas++] = (struct tls_area){ tp, tp + 2304, 0, tid };
+    for (int m = 0; m < ms_graph.ntls; m++) {
+        if (grow((void **)&tls_areas, &cap_tls_areas, sizeof *tls_areas, ntls_areas + 1))
+            return;
+        struct tls_area *a = &tls_areas[ntls_areas++];
+        a->lo = tp + (uintptr_t)ms_graph.tls[m].off;
+        a->hi = a->lo + ms_graph.tls[m].size;
+        a->mod = ms_graph.tls[m].mod;
+        a->tid = tid;
+    }
+}
+
+static void reg_edges(pid_t tid, const uintptr_t *regs, int nregs, uintptr_t pc)
+{
+    if (!ms_graph.want)
+        return;
+    int g = -1;
+    for (int i = 0; i < nregs && ms_graph.want; i++) {
+        if (regs[i] < min_addr || regs[i] >= max_end)
+            continue;
+        long k = find_block(regs[i]);
+        if (k < 0 || (regs[i] != B[k].addr && is_next_chunk_header(&B[k], regs[i])))
+            continue;
+        if (g < 0)
+            g = new_group(MS_RG_REGS, tid, 0, 0, pc, 0);
+        if (ms_graph.want)
+            root_edge((uintptr_t)i, (uint32_t)k << 1 | (regs[i] != B[k].addr), (uint32_t)g, 0);
+    }
+}
+
 static int holds_block(uintptr_t lo, uintptr_t hi)
 {
     size_t k = 0, h = NB;
@@ -255,7 +499,7 @@ static int holds_block(uintptr_t lo, uintptr_t hi)
 /* ---- /proc/self/maps ---------------------------------------------------- */
 struct map {
     uintptr_t lo, hi;
-    char r, w, s;
+    char r, w, s, x;
     int anon;            /* no path */
     int special;         /* [heap], [vvar], [vsyscall], [vdso], /dev/... */
     int heap;
@@ -331,6 +575,7 @@ static size_t parse_maps(struct map **out)
             mp.r = p[0] == 'r';
             mp.w = p[1] == 'w';
             mp.s = p[3] == 's';
+            mp.x = p[2] == 'x';
         }
         /* skip offset, dev, inode to the path */
         int field = 0;
@@ -414,6 +659,36 @@ int ms_leak_check(const struct ms_scan_self *self, struct ms_leak_result *res)
         return -1;
     msp = 0;
 
+    /* the graph's tables */
+    cur_src = -1;
+    rec_on = 0;
+    ntls_areas = 0;
+    nxr = 0;
+    ms_graph.elen = ms_graph.nre = ms_graph.ngrp = 0;
+    ms_graph.failed = 0;
+    if (ms_graph.want) {
+        if (ms_graph.cap_blk < NB + 1) {
+            if (ms_graph.eoff)
+                ms_region_release(ms_graph.eoff, ms_graph.cap_blk * sizeof *ms_graph.eoff);
+            if (ms_graph.ecnt)
+                ms_region_release(ms_graph.ecnt, ms_graph.cap_blk * sizeof *ms_graph.ecnt);
+            ms_graph.cap_blk = NB + 1;
+            ms_graph.eoff = ms_region_alloc(ms_graph.cap_blk * sizeof *ms_graph.eoff);
+            ms_graph.ecnt = ms_region_alloc(ms_graph.cap_blk * sizeof *ms_graph.ecnt);
+        }
+        if (!ms_graph.eoff || !ms_graph.ecnt) {
+            ms_graph.cap_blk = 0;
+            ms_graph.eoff = NULL;
+            ms_graph.ecnt = NULL;
+            ms_graph.want = 0;
+            ms_graph.failed = 1;
+        } else {
+            memset(ms_graph.eoff, 0xff, NB * sizeof *ms_graph.eoff);
+            memset(ms_graph.ecnt, 0, NB * sizeof *ms_graph.ecnt);
+            grow((void **)&ms_graph.elog, &ms_graph.ecap, sizeof *ms_graph.elog, NB + 1024);
+        }
+    }
+
     struct sigaction fa, old_segv, old_bus;
     memset(&fa, 0, sizeof fa);
     fa.sa_handler = fault_handler;
@@ -429,11 +704,33 @@ int ms_leak_check(const struct ms_scan_self *self, struct ms_leak_result *res)
         for (int i = 0; i < ms_stw_regs[t].nregs; i++)
             if (ms_stw_regs[t].regs[i] >= min_addr && ms_stw_regs[t].regs[i] < max_end)
                 reach(ms_stw_regs[t].regs[i], 1);
+    pid_t self_tid = (pid_t)syscall(SYS_gettid);
+    if (ms_graph.want) {
+        if (self->sp) /* a program thread (the exit check); a snapshot runs on the agent's */
+            reg_edges(self_tid, self->regs, self->nregs, 0);
+        for (int t = 0; t < ms_stw_nregs; t++) {
+            const struct ms_thread_regs *r = &ms_stw_regs[t];
+            reg_edges(r->tid, r->regs, r->nregs, r->nregs > 16 ? r->regs[16] : 0);
+        }
+        if (self->sp)
+            add_tls_areas(self_tid, (uintptr_t)__builtin_thread_pointer());
+        for (int t = 0; t < ms_stw_nregs; t++)
+            add_tls_areas(ms_stw_regs[t].tid, ms_stw_regs[t].tp);
+    }
     drain();
 
     /* memory */
     struct map *maps = NULL;
     size_t nmaps = parse_maps(&maps);
+    for (size_t i = 0; ms_graph.want && i < nmaps; i++) {
+        if (!maps[i].x)
+            continue;
+        if (grow((void **)&xr, &cap_xr, 2 * sizeof *xr, nxr + 1))
+            break;
+        xr[2 * nxr] = maps[i].lo;
+        xr[2 * nxr + 1] = maps[i].hi;
+        nxr++;
+    }
     uintptr_t reg_lo, reg_hi;
     ms_region_bounds(&reg_lo, &reg_hi);
     static uintptr_t dead[16384];
@@ -445,6 +742,11 @@ int ms_leak_check(const struct ms_scan_self *self, struct ms_leak_result *res)
         if (m->lo >= reg_lo && m->hi <= reg_hi)
             continue;
         if (is_arena_heap(m, maps, nmaps))
+            continue;
+        /* a snapshot runs on the agent's own thread: its stack (and TLS) holds
+         * the addresses of the blocks it just scanned, and is no root */
+        uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+        if (!self->sp && here >= m->lo && here < m->hi)
             continue;
         /* Another allocator (jemalloc, tcmalloc, ...): we cannot tell its
          * heap from the program's own mappings, and its heap holds freed
@@ -458,32 +760,42 @@ int ms_leak_check(const struct ms_scan_self *self, struct ms_leak_result *res)
         uintptr_t lo = m->lo, hi = m->hi;
         /* live stacks: from the stack pointer up */
         uintptr_t sp = 0;
+        pid_t sp_tid = 0;
+        uintptr_t sp_pc = 0;
         if (self->sp >= lo && self->sp < hi)
-            sp = self->sp;
+            sp = self->sp, sp_tid = self_tid;
         for (int t = 0; t < ms_stw_nregs; t++) {
             uintptr_t s = ms_stw_regs[t].sp;
-            if (s >= lo && s < hi && (!sp || s < sp))
+            if (s >= lo && s < hi && (!sp || s < sp)) {
                 sp = s;
+                sp_tid = ms_stw_regs[t].tid;
+                sp_pc = ms_stw_regs[t].nregs > 16 ? ms_stw_regs[t].regs[16] : 0;
+            }
         }
+        int grp = 0;
         if (sp) {
             lo = sp;
+            grp = new_group(MS_RG_STACK, sp_tid, sp, hi, sp_pc, 0);
         } else {
             int is_dead = 0;
             for (size_t d = 0; d < ndead && !is_dead; d++)
                 is_dead = dead[d] >= lo && dead[d] < hi;
             if (is_dead)
                 continue;
+            grp = new_group(MS_RG_MEM, 0, lo, hi, 0, 0);
         }
         /* the agent's own data and bss */
         if (ms_self_data_lo < hi && ms_self_data_hi > lo) {
             if (ms_self_data_lo > lo)
-                scan_root_range(lo, ms_self_data_lo);
+                scan_root_ctx(lo, ms_self_data_lo, grp);
             if (ms_self_data_hi < hi)
-                scan_root_range(ms_self_data_hi, hi);
+                scan_root_ctx(ms_self_data_hi, hi, grp);
             continue;
         }
-        scan_root_range(lo, hi);
+        scan_root_ctx(lo, hi, grp);
     }
+    rec_on = 0;
+    cur_src = -1;
 
     ms_real_sigaction(SIGSEGV, &old_segv, NULL);
     ms_real_sigaction(SIGBUS, &old_bus, NULL);
@@ -496,9 +808,12 @@ int ms_leak_check(const struct ms_scan_self *self, struct ms_leak_result *res)
         while (msp) {
             uint32_t j = mstack[--msp];
             uintptr_t lo = (B[j].addr + 7) & ~(uintptr_t)7, hi = B[j].addr + B[j].size;
+            graph_block_begin(j);
             for (uintptr_t a = lo; a + 8 <= hi; a += 8) {
                 uintptr_t v = *(const uintptr_t *)a;
                 long k = find_block(v);
+                if (MS_UNLIKELY(rec_on))
+                    record(k, v, a);
                 if (k < 0 || (size_t)k == i || B[k].state != ST_UNREACHED)
                     continue;
                 if (v != B[k].addr && is_next_chunk_header(&B[k], v))
@@ -509,6 +824,7 @@ int ms_leak_check(const struct ms_scan_self *self, struct ms_leak_result *res)
                 ind_bytes[k] = ind_blocks[k] = 0;
                 push((uint32_t)k);
             }
+            graph_block_end(j);
         }
     }
 

@@ -126,6 +126,7 @@ static void park(const ucontext_t *uc)
     if (i < slot_cap) {
         struct ms_thread_regs *r = &slots[i];
         r->tid = gettid_raw();
+        r->tp = (uintptr_t)__builtin_thread_pointer();
         if (uc) {
             const greg_t *g = uc->uc_mcontext.gregs;
             r->sp = (uintptr_t)g[REG_RSP] - 128; /* the red zone is live */

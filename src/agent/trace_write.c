@@ -350,6 +350,8 @@ static struct evbuf *by_seq(struct evbuf *l)
 }
 
 static void flush_locked(void);
+static struct evbuf *pool_take(void);     /* pool events: see the end of this file */
+static void pool_after_fork_child(void);
 
 /* whichever thread flushes (the writer, an exiting or exec'ing thread, a
  * fork child), zstd's memory comes from the agent's region, never from the
@@ -385,6 +387,11 @@ static void flush_locked(void)
         ms_table_unlock_shard(i);
         old->next = ev;
         ev = old;
+    }
+    struct evbuf *pb = pool_take();
+    if (pb) {
+        pb->next = ev;
+        ev = pb;
     }
     struct evbuf *q = queue_take(&full_events);
     while (q) {
@@ -866,6 +873,7 @@ void ms_trace_after_fork_child(void)
             shard_buf[i]->len = 0, shard_buf[i]->t = shard_buf[i]->a = 0;
     if (stack_buf)
         stack_buf->len = 0;
+    pool_after_fork_child();
     misc_buf = NULL;
     writer_tid = 0;
     failed_once = 0;
@@ -891,4 +899,262 @@ void ms_trace_after_fork_child(void)
     ms_trace_dump_live();
     flush();
     start_writer();
+}
+
+/* ---- pool events (libmemsleuth_pool, src/common/pool_agent.h) -----------------
+ * The pool library finds memsleuth_agent_pool_hooks with dlsym at its first
+ * use and calls pool_event after each pool event.  The records (types 20-27,
+ * docs/trace-format.md) form one stream of their own, appended under
+ * pool_lock, so they are in program order whatever the thread; they carry
+ * absolute times and never touch the chunk delta state.  File:line sites
+ * are interned: a POOL_SITE record the first time a (file, line) is seen in
+ * this trace, then its id. */
+#include "../common/pool_agent.h"
+
+enum { REC_POOL_SITE = 20, REC_POOL_NEW, REC_POOL_NAME, REC_POOL_DESTROY, REC_POOL_ALLOC,
+       REC_POOL_FREE, REC_POOL_MOVE, REC_POOL_CLAIM };
+#define POOL_STR_MAX 1024 /* file names; names are cut at 256 */
+
+struct psite {
+    uintptr_t file; /* the string's address (0: empty slot) */
+    uint32_t line, id;
+};
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct evbuf *pool_buf;
+static struct psite *psites;
+static size_t psite_cap, psite_n;
+static uint32_t psite_next = 1;
+
+/* room for need more bytes in the pool stream (under pool_lock) */
+static struct evbuf *pool_room(size_t need)
+{
+    struct evbuf *b = pool_buf;
+    if (MS_LIKELY(b && b->len + need <= BUF_BYTES))
+        return b;
+    struct evbuf *nb = buf_get();
+    if (!nb)
+        return NULL;
+    nb->seq = atomic_fetch_add(&buf_seq, 1);
+    if (b)
+        buf_push(&full_events, b);
+    pool_buf = nb;
+    return nb;
+}
+
+static inline size_t psite_slot(uintptr_t f, uint32_t line, size_t cap)
+{
+    uint64_t h = ((uint64_t)f ^ ((uint64_t)line << 40)) * 0x9e3779b97f4a7c15ull;
+    return (size_t)(h >> 20) & (cap - 1);
+}
+
+static int psite_grow(void)
+{
+    size_t ncap = psite_cap ? psite_cap * 2 : 4096;
+    struct psite *n = ms_region_alloc(ncap * sizeof *n);
+    if (!n)
+        return -1;
+    for (size_t i = 0; i < psite_cap; i++)
+        if (psites[i].file) {
+            size_t j = psite_slot(psites[i].file, psites[i].line, ncap);
+            while (n[j].file)
+                j = (j + 1) & (ncap - 1);
+            n[j] = psites[i];
+        }
+    if (psites)
+        ms_region_release(psites, psite_cap * sizeof *psites);
+    psites = n;
+    psite_cap = ncap;
+    return 0;
+}
+
+/* the id of file:line, writing its POOL_SITE record the first time
+ * (under pool_lock); 0 for no site or when out of memory */
+static uint32_t pool_site(const char *file, int line)
+{
+    if (!file)
+        return 0;
+    uintptr_t f = (uintptr_t)file;
+    uint32_t ln = (uint32_t)(line < 0 ? 0 : line);
+    if (psite_n * 2 >= psite_cap && psite_grow() < 0)
+        return 0;
+    size_t j = psite_slot(f, ln, psite_cap);
+    while (psites[j].file) {
+        if (psites[j].file == f && psites[j].line == ln)
+            return psites[j].id;
+        j = (j + 1) & (psite_cap - 1);
+    }
+    struct evbuf *b = pool_room(16 + POOL_STR_MAX);
+    if (!b)
+        return 0;
+    uint32_t id = psite_next++;
+    uint8_t *lp, *p = rec_begin(b->data + b->len, REC_POOL_SITE, &lp);
+    p = put_varint(p, id);
+    p = put_varint(p, ln);
+    p = put_str(p, file, POOL_STR_MAX);
+    b->len = (uint32_t)(rec_end(p, lp) - b->data);
+    psites[j].file = f;
+    psites[j].line = ln;
+    psites[j].id = id;
+    psite_n++;
+    return id;
+}
+
+static void pool_event(int kind, const void *pool, const void *other, const void *old_owner, const void *ptr,
+                       const void *old_ptr, size_t size, const char *file, int line)
+{
+    if (!trace_on || ms_ts.in_report)
+        return;
+    if (ms_ts.busy) { /* a signal handler interrupted a hook: the lock may be ours */
+        atomic_fetch_add(&lost_events, 1);
+        return;
+    }
+    int e = errno;
+    ms_ts.busy = 1;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    pthread_mutex_lock(&pool_lock);
+    uint32_t site = kind == MS_POOL_AGENT_EV_NAME ? 0 : pool_site(file, line);
+    struct evbuf *b = pool_room(64 + 256);
+    if (!b) {
+        atomic_fetch_add(&lost_events, 1);
+    } else {
+        uint8_t *lp, *p = NULL;
+        uint64_t t = now_ns();
+        switch (kind) {
+        case 1: /* MS_POOL_EV_CREATE: other = parent */
+            p = rec_begin(b->data + b->len, REC_POOL_NEW, &lp);
+            p = put_varint(p, t);
+            p = put_varint(p, (uintptr_t)pool);
+            p = put_varint(p, (uintptr_t)other);
+            p = put_varint(p, site);
+            break;
+        case 2: /* MS_POOL_EV_DESTROY */
+            p = rec_begin(b->data + b->len, REC_POOL_DESTROY, &lp);
+            p = put_varint(p, t);
+            p = put_varint(p, (uintptr_t)pool);
+            p = put_varint(p, site);
+            break;
+        case 3: /* MS_POOL_EV_ALLOC */
+        case 5: /* MS_POOL_EV_REALLOC: old_ptr was resized to ptr */
+            p = rec_begin(b->data + b->len, REC_POOL_ALLOC, &lp);
+            p = put_varint(p, t);
+            p = put_varint(p, (uintptr_t)pool);
+            p = put_varint(p, (uintptr_t)ptr);
+            p = put_varint(p, size);
+            p = put_varint(p, site);
+            p = put_varint(p, kind == 5 ? (uintptr_t)old_ptr : 0);
+            break;
+        case 4: /* MS_POOL_EV_FREE */
+            p = rec_begin(b->data + b->len, REC_POOL_FREE, &lp);
+            p = put_varint(p, t);
+            p = put_varint(p, (uintptr_t)pool);
+            p = put_varint(p, (uintptr_t)ptr);
+            p = put_varint(p, site);
+            break;
+        case 6: /* MS_POOL_EV_REPARENT: ptr (block) or pool moved to other from old_owner */
+            p = rec_begin(b->data + b->len, REC_POOL_MOVE, &lp);
+            p = put_varint(p, t);
+            p = put_varint(p, ptr ? 0 : 1);
+            p = put_varint(p, ptr ? (uintptr_t)ptr : (uintptr_t)pool);
+            p = put_varint(p, (uintptr_t)other);
+            p = put_varint(p, (uintptr_t)old_owner);
+            p = put_varint(p, site);
+            break;
+        case 7: /* MS_POOL_EV_ADOPT: other adopted ptr (or pool) */
+        case 8: /* MS_POOL_EV_RELEASE: other dropped its claim */
+            p = rec_begin(b->data + b->len, REC_POOL_CLAIM, &lp);
+            p = put_varint(p, t);
+            p = put_varint(p, (uint64_t)((kind == 8 ? 2 : 0) + (ptr ? 0 : 1)));
+            p = put_varint(p, ptr ? (uintptr_t)ptr : (uintptr_t)pool);
+            p = put_varint(p, (uintptr_t)other);
+            p = put_varint(p, site);
+            break;
+        case MS_POOL_AGENT_EV_NAME:
+            p = rec_begin(b->data + b->len, REC_POOL_NAME, &lp);
+            p = put_varint(p, t);
+            p = put_varint(p, (uintptr_t)pool);
+            p = put_str(p, ptr ? (const char *)ptr : "", 256);
+            break;
+        default:
+            break;
+        }
+        if (p)
+            b->len = (uint32_t)(rec_end(p, lp) - b->data);
+    }
+    pthread_mutex_unlock(&pool_lock);
+    ms_leave_busy();
+    errno = e;
+}
+
+static int pool_enabled(void)
+{
+    return trace_on && ms_active;
+}
+
+__attribute__((visibility("default"))) const struct ms_pool_agent_hooks memsleuth_agent_pool_hooks = {
+    MS_POOL_AGENT_VERSION, sizeof(struct ms_pool_agent_hooks), pool_enabled, pool_event,
+};
+
+/* flush: take the pool stream's current buffer (its seq orders it) */
+static struct evbuf *pool_take(void)
+{
+    if (!pool_buf || !pool_buf->len)
+        return NULL;
+    struct evbuf *nb = buf_get();
+    if (!nb)
+        return NULL;
+    pthread_mutex_lock(&pool_lock);
+    struct evbuf *old = pool_buf;
+    nb->seq = atomic_fetch_add(&buf_seq, 1);
+    pool_buf = nb;
+    pthread_mutex_unlock(&pool_lock);
+    old->next = NULL;
+    return old;
+}
+
+/* fork child: a new file, so the sites are written again */
+static void pool_after_fork_child(void)
+{
+    pthread_mutex_init(&pool_lock, NULL);
+    if (pool_buf)
+        pool_buf->len = 0;
+    if (psites)
+        memset(psites, 0, psite_cap * sizeof *psites);
+    psite_n = 0;
+    psite_next = 1;
+}
+
+/* ---- raw chunks for the heap graph (graph.c) -------------------------------- *
+ * The GRAPH records of one scan are written as chunks of their own, one after
+ * the other with nothing between them: the pending records (the stacks the
+ * graph's blocks use, the SNAPSHOT record) are flushed first. */
+int ms_trace_is_on(void)
+{
+    return trace_on;
+}
+
+uint64_t ms_trace_now(void)
+{
+    return now_ns();
+}
+
+void ms_trace_raw_begin(void)
+{
+    int was = ms_ts.in_report;
+    ms_ts.in_report = 1;
+    pthread_mutex_lock(&flush_lock);
+    flush_locked();
+    ms_ts.in_report = was;
+}
+
+void ms_trace_raw_chunk(const uint8_t *data, uint32_t len)
+{
+    int was = ms_ts.in_report;
+    ms_ts.in_report = 1;
+    write_chunk(data, len);
+    ms_ts.in_report = was;
+}
+
+void ms_trace_raw_end(void)
+{
+    pthread_mutex_unlock(&flush_lock);
 }

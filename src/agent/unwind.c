@@ -1,10 +1,16 @@
-/* unwind.c - table-driven stack capture (see unwind.h).
+/* unwind.c - table-driven stack capture (see unwind.h for the design).
  *
  * Layout of this file:
  *   1. tables: rule/row format and lookup
  *   2. table building: .eh_frame_hdr, CIE/FDE parsing, the CFA program
- *   3. module list: ranges of executable PT_LOAD segments, seqlock, rescan
- *   4. per-thread stack bounds (raw read of /proc/self/maps)
+ *      (rows follow libunwind 1.6's reading of the CFI: which FDE covers a
+ *      pc, the last one starting at or before it in .eh_frame_hdr's table;
+ *      a return address looked up at pc - 1, the pc after a signal frame at
+ *      pc; the state after an advance applies from the new location on)
+ *   3. module list: ranges of executable PT_LOAD segments, seqlock, rescan,
+ *      build lock
+ *   4. per-thread state: stack bounds (raw read of /proc/self/maps), rule
+ *      cache, memo of recent walks
  *   5. the walk, the libunwind fallback, the public entry points
  *
  * Nothing here calls malloc; memory comes from mmap.  Files are opened with
@@ -49,7 +55,7 @@
 
 enum {
     K_FALLBACK = 0, /* libunwind finishes the stack */
-    K_NOINFO = 1,   /* no FDE covers the pc: libunwind (it guesses) */
+    K_NOINFO = 1,   /* no FDE covers the pc: done as unw_backtrace does it (see walk) */
     K_END = 2,      /* return address undefined: outermost frame */
     K_SIGNAL = 3,   /* __restore_rt: registers from the ucontext at rsp */
     K_STD = 4,      /* CFA = RSP/RBP + off, RA = [CFA-8], RBP = [CFA+k] or same */
@@ -105,16 +111,18 @@ static inline const struct urule *tab_lookup(const struct utab *t, uint32_t off)
         lo = t->blocks[b];
         hi = t->blocks[b + 1];
     } else {
-        lo = t->blocks[t->nblocks - 1 < b ? t->nblocks - 1 : b];
+        lo = t->blocks[t->nblocks - 1];
         hi = n - 1;
     }
+    /* last row in [lo, hi] with pc <= off (pcs[lo] <= off holds); no
+     * branch on the data: a mispredicted branch per step costs more than
+     * the whole step */
     const uint32_t *pcs = t->pcs;
-    while (lo < hi) {
-        uint32_t mid = (lo + hi + 1) >> 1;
-        if (pcs[mid] <= off)
-            lo = mid;
-        else
-            hi = mid - 1;
+    uint32_t len = hi - lo + 1;
+    while (len > 1) {
+        uint32_t half = len >> 1;
+        lo = pcs[lo + half] <= off ? lo + half : lo;
+        len -= half;
     }
     return &t->rules[t->ridx[lo]];
 }
@@ -416,14 +424,16 @@ static int parse_cie(const struct segs *s, uintptr_t cie, struct cie *c)
 
 /* ---- the CFA program ---- */
 
-enum { CFA_BAD = 0, CFA_REG, CFA_ALIGNED };
+enum { CFA_BAD = 0, CFA_REG, CFA_ALIGNED, CFA_PLT };
 enum { RR_SAME = 0, RR_UNDEF, RR_OFFSET, RR_BAD, RR_EXPR_RBP0 };
 enum { S_RBP = 0, S_RSP = 1, S_RA = 2 };
 
 struct cstate {
     uint8_t cfa_how, cfa_reg;
+    uint8_t plt_thr; /* CFA_PLT: CFA = RSP + 8 + 8 * ((pc & 15) >= plt_thr) */
     uint8_t how[3];
-    int64_t cfa_off;
+    int64_t cfa_off;      /* CFA_REG (kept under an expression, as libunwind keeps it) */
+    int64_t aligned_off;  /* CFA_ALIGNED: CFA = [RBP + aligned_off] */
     int64_t off[3];
 };
 
@@ -437,7 +447,6 @@ struct builder {
     const struct segs *segs;
     struct vec rows; /* struct trow, ascending pc */
     uintptr_t limit; /* rows at or past this pc are not emitted */
-    int signal_ok;   /* FDE is a signal frame whose code is __restore_rt */
     int oom;
 };
 
@@ -478,7 +487,7 @@ static struct urule classify(const struct cstate *s, int signal, int signal_ok)
         return u;
     }
     if (s->cfa_how == CFA_ALIGNED && s->how[S_RBP] == RR_EXPR_RBP0) {
-        u.cfa_off = (int32_t)s->cfa_off;
+        u.cfa_off = (int32_t)s->aligned_off;
         u.kind = K_ALIGNED;
         return u;
     }
@@ -496,8 +505,8 @@ static void emit(struct builder *b, uintptr_t pc, struct urule r)
             rows[b->rows.len - 1].r = r;
             return;
         }
-        /* going backwards (DW_CFA_set_loc): drop it, the caller marks the
-         * FDE as fallback */
+        /* going backwards: cannot happen (FDEs are visited in order, each
+         * limited to its successor's start; set_loc backwards is refused) */
         return;
     }
     if (!vec_reserve(&b->rows, b->rows.len + 1)) {
@@ -508,6 +517,36 @@ static void emit(struct builder *b, uintptr_t pc, struct urule r)
     rows[b->rows.len].pc = off;
     rows[b->rows.len].r = r;
     b->rows.len++;
+}
+
+/* rows for the state s over [loc, end) */
+static void emit_state(struct builder *b, uintptr_t loc, uintptr_t end, const struct cstate *s)
+{
+    if (s->cfa_how != CFA_PLT) {
+        emit(b, loc, classify(s, 0, 0));
+        return;
+    }
+    /* the PLT's expression, evaluated for each pc: 16-byte entries, the
+     * stub has pushed 8 more bytes from offset plt_thr on (the load base is
+     * page-aligned, so pc & 15 is known here) */
+    struct cstate t = *s;
+    t.cfa_how = CFA_REG;
+    t.cfa_reg = 7;
+    if (end > b->limit)
+        end = b->limit;
+    if (end <= loc)
+        return;
+    if (end - loc > (1u << 24)) /* garbage */
+        end = loc + (1u << 24);
+    while (loc < end) {
+        uintptr_t slot = loc & ~(uintptr_t)15, o = loc - slot;
+        uintptr_t next = o < s->plt_thr ? slot + s->plt_thr : slot + 16;
+        t.cfa_off = o < s->plt_thr ? 8 : 16;
+        emit(b, loc, classify(&t, 0, 0));
+        loc = next;
+        if (b->oom)
+            return;
+    }
 }
 
 static int track(uint64_t reg, uint64_t ra)
@@ -630,10 +669,8 @@ static int run_cfa(struct builder *b, const struct cie *c, const uint8_t *ins, c
                 s->cfa_reg = (uint8_t)reg;
                 s->cfa_how = reg <= 16 ? CFA_REG : CFA_BAD;
                 break;
-            case 0x0e: /* def_cfa_offset */
+            case 0x0e: /* def_cfa_offset (under an expression: only the kept offset) */
                 s->cfa_off = (int64_t)rd_uleb(&r);
-                if (s->cfa_how == CFA_ALIGNED)
-                    s->cfa_how = CFA_BAD;
                 break;
             case 0x0f: { /* def_cfa_expression */
                 uint64_t n = rd_uleb(&r);
@@ -641,9 +678,16 @@ static int run_cfa(struct builder *b, const struct cie *c, const uint8_t *ins, c
                     return 0;
                 /* gcc's realignment: DW_OP_breg6 k; DW_OP_deref, k in one
                  * byte (what libunwind's fast trace accepts) */
+                static const uint8_t plt[11] = {0x77, 0x08, 0x80, 0x00, 0x3f, 0x1a, 0, 0x2a, 0x33, 0x24, 0x22};
                 if (n == 3 && r.p[0] == 0x76 && !(r.p[1] & 0x80) && r.p[2] == 0x06) {
                     s->cfa_how = CFA_ALIGNED;
-                    s->cfa_off = (int8_t)(uint8_t)(r.p[1] & 0x40 ? r.p[1] | 0x80 : r.p[1]);
+                    s->aligned_off = (int8_t)(uint8_t)(r.p[1] & 0x40 ? r.p[1] | 0x80 : r.p[1]);
+                } else if (n == 11 && !memcmp(r.p, plt, 6) && r.p[6] >= 0x31 && r.p[6] <= 0x3f &&
+                           !memcmp(r.p + 7, plt + 7, 4)) {
+                    /* DW_OP_breg7 8; DW_OP_breg16 0; DW_OP_lit15; DW_OP_and;
+                     * DW_OP_litN; DW_OP_ge; DW_OP_lit3; DW_OP_shl; DW_OP_plus */
+                    s->cfa_how = CFA_PLT;
+                    s->plt_thr = (uint8_t)(r.p[6] - 0x30);
                 } else {
                     s->cfa_how = CFA_BAD;
                 }
@@ -677,8 +721,6 @@ static int run_cfa(struct builder *b, const struct cie *c, const uint8_t *ins, c
                 break;
             case 0x13: /* def_cfa_offset_sf */
                 s->cfa_off = rd_sleb(&r) * c->data_align;
-                if (s->cfa_how == CFA_ALIGNED)
-                    s->cfa_how = CFA_BAD;
                 break;
             case 0x14: /* val_offset */
             case 0x15: /* val_offset_sf */
@@ -724,7 +766,7 @@ static int run_cfa(struct builder *b, const struct cie *c, const uint8_t *ins, c
                 return 0;
             uintptr_t nl = *loc + delta * c->code_align;
             if (nl != *loc) {
-                emit(b, *loc, classify(s, 0, 0));
+                emit_state(b, *loc, nl, s);
                 *loc = nl;
                 if (nl >= b->limit)
                     return 2;
@@ -795,7 +837,7 @@ static void do_fde(struct builder *b, uintptr_t fde, uintptr_t hdr_start, uintpt
             s = init;
             rc = run_cfa(b, cache, r.p, r.end, 0, &loc, &s, &init);
             if (rc == 1)
-                emit(b, loc, classify(&s, 0, 0));
+                emit_state(b, loc, b->limit, &s);
             else if (rc == 0)
                 emit(b, loc, R_FALLBACK);
         }
@@ -976,6 +1018,7 @@ static struct utab *build_table(const struct modinfo *m)
                     uintptr_t fde = hdr + (uintptr_t)(intptr_t)t[2 * i + 1];
                     uintptr_t next = i + 1 < n ? hdr + (uintptr_t)(intptr_t)t[2 * i + 2] : UINTPTR_MAX;
                     if (next < start) { /* unsorted table: libunwind's binary search is lost too */
+                        b.limit = UINTPTR_MAX;
                         emit(&b, start, R_FALLBACK);
                         continue;
                     }
@@ -1269,8 +1312,10 @@ static void rescan(void)
         }
         s_r[j] = x;
     }
-    /* publish */
+    /* publish (an odd g_seq here was left by a writer of the parent process
+     * that fork() did not copy: start from the next even value) */
     uint64_t s = g_seq;
+    s += s & 1;
     __atomic_store_n(&g_seq, s + 1, RELAXED);
     __atomic_thread_fence(RELEASE);
     for (uint32_t i = 0; i < s_nr; i++) {
@@ -1335,10 +1380,49 @@ static int build_cb(struct dl_phdr_info *info, size_t size, void *arg)
 
 enum { NEED_TABLE = 1, NEED_RESCAN = 2 };
 
+/* Signals are blocked while the build lock is held, as libunwind blocks
+ * them around its own dl_iterate_phdr: a handler never runs in the middle
+ * of this thread's build (nor of the loader's lock acquisition inside
+ * dl_iterate_phdr, where a nested dl_iterate_phdr would deadlock).  A
+ * synchronous signal cannot be blocked: build_lock() then sees its own
+ * thread as the owner and the capture falls back. */
+static int lock_and_block(sigset_t *old)
+{
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, old);
+    if (build_lock())
+        return 1;
+    pthread_sigmask(SIG_SETMASK, old, NULL);
+    return 0;
+}
+
+static void unlock_and_unblock(const sigset_t *old)
+{
+    build_unlock();
+    pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
+/* g_seq stays odd: a writer is slow, or fork() copied a half-done rescan of
+ * another thread into this process.  Once the build lock is ours, an odd
+ * g_seq can only be the latter: rescan.  0 when the lock is this thread's
+ * own (a signal handler interrupted the writer) */
+static __attribute__((noinline, cold)) int repair_seq(void)
+{
+    sigset_t old;
+    if (!lock_and_block(&old))
+        return 0;
+    if (__atomic_load_n(&g_seq, RELAXED) & 1)
+        rescan();
+    unlock_and_unblock(&old);
+    return 1;
+}
+
 /* 1 when done (the capture is redone), 0 when the caller must fall back */
 static int do_build(int what, uintptr_t pc)
 {
-    if (!build_lock())
+    sigset_t old;
+    if (!lock_and_block(&old))
         return 0;
     if (what == NEED_RESCAN || !g_r) {
         rescan();
@@ -1348,26 +1432,84 @@ static int do_build(int what, uintptr_t pc)
         if (!ba.found) /* unloaded meanwhile */
             rescan();
     }
-    build_unlock();
+    unlock_and_unblock(&old);
     return 1;
 }
 
 void ms_unwind_invalidate(void)
 {
-    if (!build_lock())
+    sigset_t old;
+    if (!lock_and_block(&old))
         return;
     rescan();
-    build_unlock();
+    unlock_and_unblock(&old);
 }
 
 /* ===================================================================== */
 /* 4. per-thread stack bounds                                             */
 /* ===================================================================== */
 
+/* per-thread cache: lookup pc -> rule, direct-mapped; valid for one value
+ * of the module list's sequence number (a hit costs one load and a compare
+ * instead of a module search and a table search) */
+#define PCC_BITS 8
+#define PCC_IDX(pc) (((pc) ^ ((pc) >> PCC_BITS) ^ ((pc) >> 17)) & ((1u << PCC_BITS) - 1))
+struct pcc_ent {
+    uintptr_t pc;
+    struct urule r;
+};
+
+/* per-thread memo of recent walks.  A walk is a function of its start
+ * state (pc, sp, rbp, stack region), of the module list (g_seq) and of the
+ * words it reads from the stack; a memo entry keeps all three and its
+ * result.  A capture with the same start state re-reads those addresses
+ * (independent loads, no dependency chain) and, if every word is unchanged,
+ * its walk would be the same step by step: the result is reused.  The same
+ * holds from any frame on: the entry also keeps each frame's state (sp,
+ * rbp; pc is the result) and where its reads start, and a walk that reaches
+ * a remembered frame's state (stacks that differ in their innermost frames
+ * only) re-reads that suffix's words and copies the rest.  Only walks that
+ * ended by themselves or at max, without a signal frame, a fallback or an
+ * unknown pc, are kept. */
+#define MEMO_WAYS 2
+#define MEMO_FRAMES 40
+#define MEMO_READS 56
+/* the words a walk read (and rbp values) are kept XORed with this mask: this
+ * TLS is scanned as a root by the leak check, and a heap pointer that the
+ * memo kept from a dead stack frame would make a lost block reachable (the
+ * mask makes any canonical address non-canonical) */
+#define MEMO_MASK ((uintptr_t)0xa5c3e1f00f1e3c5aULL)
+struct memo {
+    uintptr_t pc0, sp0, bp0, hi;
+    uint64_t seq1; /* g_seq + 1 when recorded; 0: empty */
+    int n;         /* pcs */
+    int ended;     /* the walk stopped before max: valid for any larger max */
+    int nreads;
+    uint32_t hits; /* whole-stack hits: the entry with fewest is replaced */
+    uintptr_t pcs[MEMO_FRAMES];
+    uintptr_t fsp[MEMO_FRAMES], fbp[MEMO_FRAMES]; /* frame j's sp and rbp */
+    uint8_t fr[MEMO_FRAMES];                      /* frame j's first read */
+    uint8_t sph[64];                              /* (sp >> 3) & 63 -> frame + 1 */
+    uintptr_t raddr[MEMO_READS], rval[MEMO_READS];
+};
+
 struct tstate {
-    uintptr_t lo, hi; /* the thread's stack mapping; hi == 0: unknown */
+    uintptr_t lo, hi;   /* the thread's stack mapping; hi == 0: unknown */
+    uintptr_t nlo, nhi; /* the last mapping seen not to be the thread's stack */
     int is_main;      /* the main thread's [stack] grows: lo is refreshed */
+    int depth;        /* captures in progress on this thread (signal nesting) */
     uint32_t fast_pending;
+    uint64_t pcc_gen; /* g_seq + 1 the cache was filled under; 0: empty */
+    uint32_t memo_next;
+    uint32_t memo_misses; /* captures without a whole-stack memo hit */
+    int32_t memo_credit;  /* recording pays while whole-stack hits come often */
+    int32_t join_score;   /* joining pays while it saves more frames than it checks */
+    uint32_t join_probe;
+    uint8_t memo_init;
+    uint8_t way[MEMO_WAYS]; /* the entries in use, indexes into memo[] */
+    uint8_t stage;          /* the entry a walk is recorded into, swapped in when complete */
+    struct pcc_ent pcc[1 << PCC_BITS];
+    struct memo memo[MEMO_WAYS + 1];
 };
 static __thread struct tstate tls __attribute__((tls_model("initial-exec")));
 
@@ -1380,10 +1522,9 @@ static int hexval(char c)
     return -1;
 }
 
-/* One line of /proc/self/maps: [s, e).  Match: the mapping contains addr,
- * or (stack_name) it is the [stack] mapping. */
-static int maps_line(const char *s, const char *e, uintptr_t addr, int stack_name, uintptr_t *lo,
-                     uintptr_t *hi)
+/* One line of /proc/self/maps, [s, e): its range, if it contains addr, and
+ * whether it is the main thread's [stack] */
+static int maps_line(const char *s, const char *e, uintptr_t addr, uintptr_t *lo, uintptr_t *hi, int *is_stack)
 {
     uintptr_t a = 0, b = 0;
     int d;
@@ -1394,18 +1535,17 @@ static int maps_line(const char *s, const char *e, uintptr_t addr, int stack_nam
     s++;
     while (s < e && (d = hexval(*s)) >= 0)
         b = b * 16 + (uintptr_t)d, s++;
-    if (stack_name) {
-        if (e - s < 7 || memcmp(e - 7, "[stack]", 7))
-            return 0;
-    } else if (addr < a || addr >= b) {
+    if (addr < a || addr >= b)
         return 0;
-    }
     *lo = a;
     *hi = b;
+    *is_stack = e - s >= 7 && !memcmp(e - 7, "[stack]", 7);
     return 1;
 }
 
-static int maps_find(uintptr_t addr, int stack_name, uintptr_t *lo, uintptr_t *hi)
+/* the mapping that contains addr (raw syscalls: no malloc, no interposed
+ * open, async-signal-safe) */
+static int maps_find(uintptr_t addr, uintptr_t *lo, uintptr_t *hi, int *is_stack)
 {
     int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -1425,7 +1565,7 @@ static int maps_find(uintptr_t addr, int stack_name, uintptr_t *lo, uintptr_t *h
             if (buf[i] != '\n')
                 continue;
             if (!skipping)
-                found = maps_line(buf + start, buf + i, addr, stack_name, lo, hi);
+                found = maps_line(buf + start, buf + i, addr, lo, hi, is_stack);
             skipping = 0;
             start = i + 1;
         }
@@ -1433,13 +1573,9 @@ static int maps_find(uintptr_t addr, int stack_name, uintptr_t *lo, uintptr_t *h
             break;
         memmove(buf, buf + start, have - start);
         have -= start;
-        if (have == sizeof buf) { /* a line longer than the buffer: test its start only */
-            uintptr_t l, h;
-            if (!stack_name && maps_line(buf, buf + have, addr, 0, &l, &h)) {
-                *lo = l;
-                *hi = h;
-                found = 1;
-            }
+        if (have == sizeof buf) { /* a line longer than the buffer: its start has the range */
+            found = maps_line(buf, buf + have, addr, lo, hi, is_stack);
+            *is_stack = 0;
             have = 0;
             skipping = 1;
         }
@@ -1448,21 +1584,34 @@ static int maps_find(uintptr_t addr, int stack_name, uintptr_t *lo, uintptr_t *h
     return found;
 }
 
-/* Find this thread's stack: the main thread's [stack], else the mapping that
- * holds this thread's descriptor (glibc keeps it at the top of the thread's
- * stack mapping, also for user-supplied stacks). */
-static __attribute__((noinline, cold)) void refresh_thread_stack(void)
+/* Find this thread's stack from a stack pointer on it (the mapping holding
+ * sp).  The main thread's is the [stack] mapping.  Another thread's is the
+ * mapping that also holds the thread's descriptor: glibc keeps it at the top
+ * of the thread's stack mapping, also for user-supplied stacks, with the
+ * static TLS in between; the stack ends below the descriptor, which is then
+ * the upper bound (another anonymous mapping just above may have been merged
+ * into the same VMA).  The main thread's descriptor is in some anonymous
+ * mapping that may be merged with anything (a sigaltstack mmap'd next to
+ * it): that criterion is not used for it.  Anything else (a sigaltstack, a
+ * coroutine's stack) is not cached. */
+static __attribute__((noinline, cold)) int refresh_thread_stack(uintptr_t sp)
 {
-    uintptr_t lo, hi;
-    int is_main = syscall(SYS_gettid) == syscall(SYS_getpid);
-    int ok = is_main ? maps_find(0, 1, &lo, &hi) : maps_find((uintptr_t)pthread_self(), 0, &lo, &hi);
-    if (ok) {
-        tls.lo = lo;
-        tls.hi = hi;
-        tls.is_main = is_main;
-    } else {
-        tls.lo = tls.hi = 1; /* tried: unknown */
+    uintptr_t lo, hi, self = (uintptr_t)pthread_self();
+    int is_stack, is_main = syscall(SYS_gettid) == syscall(SYS_getpid);
+    if (!maps_find(sp, &lo, &hi, &is_stack))
+        return 0;
+    int ok = is_main ? is_stack : (!is_stack && self >= lo && self < hi && sp < self);
+    if (!ok) {
+        tls.nlo = lo;
+        tls.nhi = hi;
+        return 0;
     }
+    if (!is_main)
+        hi = self;
+    tls.lo = lo;
+    tls.hi = hi;
+    tls.is_main = is_main;
+    return 1;
 }
 
 struct region {
@@ -1479,9 +1628,9 @@ static int start_region(uintptr_t sp, struct region *rg)
         rg->alt = 0;
         return 1;
     }
-    if (tls.hi == 0 || (tls.is_main && sp < tls.lo && sp < tls.hi)) {
-        refresh_thread_stack();
-        if (sp >= tls.lo && sp < tls.hi) {
+    /* unknown yet, or the main thread's stack has grown since */
+    if ((tls.hi == 0 || (tls.is_main && sp < tls.lo && sp < tls.hi)) && !(sp >= tls.nlo && sp < tls.nhi)) {
+        if (refresh_thread_stack(sp) && sp >= tls.lo && sp < tls.hi) {
             rg->lo = sp;
             rg->hi = tls.hi;
             rg->alt = 0;
@@ -1505,8 +1654,8 @@ static __attribute__((noinline, cold)) int switch_region(uintptr_t nsp, struct r
 {
     if (!rg->alt)
         return 0;
-    if (!(nsp >= tls.lo && nsp < tls.hi) && tls.is_main)
-        refresh_thread_stack();
+    if (!(nsp >= tls.lo && nsp < tls.hi))
+        refresh_thread_stack(nsp);
     if (!(nsp >= tls.lo && nsp < tls.hi))
         return 0;
     rg->lo = nsp - 128 > tls.lo ? nsp - 128 : tls.lo; /* the red zone */
@@ -1523,6 +1672,7 @@ enum { W_DONE = 0, W_FALLBACK, W_BUILD, W_RESCAN };
 
 struct wout {
     int n, code;
+    int joined; /* the walk ended by joining a remembered one, at frame joined - 1 */
     uintptr_t need;
 };
 
@@ -1530,6 +1680,76 @@ static inline uintptr_t ld(uintptr_t a)
 {
     uintptr_t v;
     memcpy(&v, (const void *)a, sizeof v);
+    return v;
+}
+
+/* the reads of a walk being recorded for the memo (NULL: not recorded) */
+struct rec {
+    int n, ok;
+    uintptr_t *addr, *val;
+    struct memo *m;
+};
+
+/* memo entries a walk may join (valid for this g_seq and stack) */
+struct cand {
+    struct memo *m[MEMO_WAYS];
+};
+
+/* The walk is at frame n with state (pc, sp, bp; pc a return address) and
+ * remembered walk m had this very state at its frame j: if every word m
+ * read from there on is unchanged, m's frames j.. are ours n..  Returns the
+ * new count, or 0.  A walk being recorded gets m's suffix appended, so that
+ * it stays the record of a whole walk (recording is rare once the stacks of
+ * a thread stop repeating whole, see capture_common). */
+static __attribute__((noinline)) int memo_join(const struct memo *m, int j, uintptr_t *pcs, int n, int max,
+                                               const struct region *rg, struct rec *rc)
+{
+    int total = n + (m->n - j);
+    if (!m->ended && total < max) /* that walk stopped at its max, not ours */
+        return 0;
+    uintptr_t diff = 0;
+    for (int r = m->fr[j]; r < m->nreads; r++) {
+        uintptr_t a = m->raddr[r];
+        if (a < rg->lo || a > rg->hi - 8)
+            return 0;
+        diff |= ld(a) ^ MEMO_MASK ^ m->rval[r];
+    }
+    if (diff)
+        return 0;
+    if (total > max)
+        total = max;
+    memcpy(pcs + n, m->pcs + j, (size_t)(total - n) * sizeof pcs[0]);
+    if (rc && rc->ok) {
+        int nr = m->nreads - m->fr[j], nf = m->n - j;
+        if (rc->n + nr > MEMO_READS || n + nf > MEMO_FRAMES) {
+            rc->ok = 0;
+        } else {
+            struct memo *d = rc->m;
+            for (int t = 0; t < nf; t++) {
+                d->fsp[n + t] = m->fsp[j + t];
+                d->fbp[n + t] = m->fbp[j + t];
+                d->fr[n + t] = (uint8_t)(rc->n + (m->fr[j + t] - m->fr[j]));
+            }
+            memcpy(d->raddr + rc->n, m->raddr + m->fr[j], (size_t)nr * sizeof d->raddr[0]);
+            memcpy(d->rval + rc->n, m->rval + m->fr[j], (size_t)nr * sizeof d->rval[0]);
+            rc->n += nr;
+        }
+    }
+    return total;
+}
+
+static inline uintptr_t ldr(uintptr_t a, struct rec *rc)
+{
+    uintptr_t v = ld(a);
+    if (rc) {
+        if (LIKELY(rc->n < MEMO_READS)) {
+            rc->addr[rc->n] = a;
+            rc->val[rc->n] = v ^ MEMO_MASK;
+            rc->n++;
+        } else {
+            rc->ok = 0;
+        }
+    }
     return v;
 }
 
@@ -1547,8 +1767,19 @@ static __attribute__((noinline)) int unknown_pc(uintptr_t look)
     return W_RESCAN;
 }
 
-static void walk(uintptr_t *pcs, int max, uintptr_t pc, uintptr_t sp, uintptr_t bp, int is_ra,
-                 struct region rg, struct wout *w)
+/* 1 if [a, a + n) lies in one executable range of the module list */
+static __attribute__((noinline)) int in_code(const struct mrange *R, uint32_t nr, uintptr_t a, size_t n)
+{
+    for (uint32_t i = 0; i < nr; i++) {
+        uintptr_t lo = __atomic_load_n(&R[i].lo, RELAXED), hi = __atomic_load_n(&R[i].hi, RELAXED);
+        if (a >= lo && a < hi)
+            return n <= hi - a;
+    }
+    return 0;
+}
+
+static void walk(uintptr_t *pcs, int max, uintptr_t pc, uintptr_t sp, uintptr_t bp, int is_ra, struct region rg,
+          struct pcc_ent *pcc, struct rec *rc, struct cand *cd, struct wout *w)
 {
     int n = 0;
     struct mrange *R = __atomic_load_n(&g_r, ACQUIRE);
@@ -1558,39 +1789,88 @@ static void walk(uintptr_t *pcs, int max, uintptr_t pc, uintptr_t sp, uintptr_t 
     uintptr_t clo = 1, clen = 0, cbase = 0;
     const struct utab *ctab = NULL;
     w->code = W_DONE;
+    w->joined = 0;
     for (;;) {
+        if (cd && n > 0 && is_ra) {
+            /* a remembered frame with this very state: found through the
+             * entry's index by sp, then compared whole */
+            for (int k = 0; k < MEMO_WAYS; k++) {
+                struct memo *m = cd->m[k];
+                if (!m)
+                    continue;
+                int j = m->sph[(sp >> 3) & 63] - 1;
+                if (UNLIKELY(j >= 0 && m->fsp[j] == sp && m->pcs[j] == pc && m->fbp[j] == (bp ^ MEMO_MASK))) {
+                    int t = memo_join(m, j, pcs, n, max, &rg, rc);
+                    if (t) {
+                        w->joined = n + 1;
+                        n = t;
+                        goto out;
+                    }
+                    cd->m[k] = NULL; /* changed: not again in this walk */
+                }
+            }
+        }
+        if (rc) {
+            if (LIKELY(n < MEMO_FRAMES)) {
+                rc->m->fsp[n] = sp;
+                rc->m->fbp[n] = bp ^ MEMO_MASK;
+                rc->m->fr[n] = (uint8_t)rc->n;
+            } else {
+                rc->ok = 0;
+            }
+        }
         pcs[n++] = pc;
         if (UNLIKELY(n >= max))
             break;
         uintptr_t look = pc - (uintptr_t)is_ra;
-        if (UNLIKELY(look - clo >= clen)) {
-            /* binary search of the ranges: last with lo <= look */
-            uint32_t a = 0, b = nr;
-            while (a < b) {
-                uint32_t mid = (a + b) >> 1;
-                if (__atomic_load_n(&R[mid].lo, RELAXED) <= look)
-                    a = mid + 1;
-                else
-                    b = mid;
+        const struct urule *u;
+        struct pcc_ent *e = NULL;
+        if (LIKELY(pcc != NULL)) {
+            e = &pcc[PCC_IDX(look)];
+            if (LIKELY(e->pc == look)) {
+                u = &e->r;
+                goto have_rule;
             }
-            if (a == 0 || look >= __atomic_load_n(&R[a - 1].hi, RELAXED)) {
+        }
+        if (UNLIKELY(look - clo >= clen)) {
+            /* the last range with lo <= look (branch-free search) */
+            uint32_t a = 0, len = nr;
+            if (!len)
+                goto unknown;
+            while (len > 1) {
+                uint32_t half = len >> 1;
+                a = __atomic_load_n(&R[a + half].lo, RELAXED) <= look ? a + half : a;
+                len -= half;
+            }
+            struct mrange *m = &R[a];
+            if (look < __atomic_load_n(&m->lo, RELAXED) || look >= __atomic_load_n(&m->hi, RELAXED)) {
+            unknown:
+                if (rc)
+                    rc->ok = 0; /* depends on the loader's state */
                 w->code = unknown_pc(look);
                 w->need = look;
                 break;
             }
-            struct mrange *m = &R[a - 1];
             clo = __atomic_load_n(&m->lo, RELAXED);
             clen = __atomic_load_n(&m->hi, RELAXED) - clo;
             cbase = __atomic_load_n(&m->base, RELAXED);
             ctab = __atomic_load_n(&m->tab, ACQUIRE);
             if (UNLIKELY(!ctab)) {
+                clen = 0;
                 w->code = W_BUILD;
                 w->need = look;
                 break;
             }
         }
-        uintptr_t off = look - cbase;
-        const struct urule *u = LIKELY(off <= 0xffffffffu) ? tab_lookup(ctab, (uint32_t)off) : &R_NOINFO;
+        {
+            uintptr_t off = look - cbase;
+            u = LIKELY(off <= 0xffffffffu) ? tab_lookup(ctab, (uint32_t)off) : &R_NOINFO;
+            if (e) {
+                e->pc = look;
+                e->r = *u;
+            }
+        }
+    have_rule:;
         uintptr_t cfa;
         switch (u->kind) {
         case K_STD:
@@ -1601,9 +1881,9 @@ static void walk(uintptr_t *pcs, int max, uintptr_t pc, uintptr_t sp, uintptr_t 
                 uintptr_t a = cfa + (uintptr_t)(intptr_t)u->rbp_off;
                 if (UNLIKELY(a < rg.lo || a > rg.hi - 8))
                     goto out;
-                bp = ld(a);
+                bp = ldr(a, rc);
             }
-            pc = ld(cfa - 8);
+            pc = ldr(cfa - 8, rc);
             sp = cfa;
             is_ra = 1;
             break;
@@ -1611,23 +1891,62 @@ static void walk(uintptr_t *pcs, int max, uintptr_t pc, uintptr_t sp, uintptr_t 
             uintptr_t a = bp + (uintptr_t)(intptr_t)u->cfa_off;
             if (a < rg.lo || a > rg.hi - 8 || bp < rg.lo || bp > rg.hi - 8)
                 goto out;
-            cfa = ld(a);
+            cfa = ldr(a, rc);
             if (cfa < sp + 8 || cfa > rg.hi)
                 goto out;
-            pc = ld(cfa - 8);
-            bp = ld(bp);
+            pc = ldr(cfa - 8, rc);
+            bp = ldr(bp, rc);
             sp = cfa;
             is_ra = 1;
             break;
         }
-        case K_SIGNAL: {
+        case K_NOINFO: {
+            /* No FDE for a pc of a loaded module.  unw_backtrace (libunwind
+             * 1.6's fast trace, through unw_step's frame-chain code) then
+             * tests the code at pc for __restore_rt and for an old-style PLT
+             * entry, else guesses a frame-pointer frame: CFA = RBP + 16,
+             * RA = [RBP + 8], RBP = [RBP], refused (the stack ends) when RBP
+             * is 0, below SP or more than 0x4000 above it.  (libunwind's
+             * cursor API, unw_step, does not continue from such a frame the
+             * same way: its next CFA is the old one + 16.) */
+            uintptr_t w0, w1;
+            if (!in_code(R, nr, pc, 16)) {
+                w->code = W_FALLBACK;
+                goto out;
+            }
+            w0 = ld(pc);
+            w1 = ld(pc + 8);
+            if (w0 == 0x0f0000000fc0c748ull && (w1 & 0xffffff) == 0x050f)
+                goto sigframe;
+            if ((w0 & 0xffff) == 0x25ff && ((w0 >> 48) & 0xff) == 0x68 && ((w1 >> 24) & 0xff) == 0xe9) {
+                cfa = sp + 8; /* PLT entry: CFA = RSP + 8 */
+                if (UNLIKELY(cfa > rg.hi))
+                    goto out;
+                pc = ldr(cfa - 8, rc);
+                sp = cfa;
+                is_ra = 1;
+                break;
+            }
+            if (!bp || bp < sp || bp - sp > 0x4000 || bp > rg.hi - 16)
+                goto out;
+            cfa = bp + 16;
+            pc = ldr(bp + 8, rc);
+            bp = ldr(bp, rc);
+            sp = cfa;
+            is_ra = 1;
+            break;
+        }
+        case K_SIGNAL:
+        sigframe : {
             /* rt_sigframe: the ucontext is at the handler's return sp */
             uintptr_t uc = sp;
             if (uc > rg.hi - 0xb0)
                 goto out;
-            uintptr_t npc = ld(uc + 0xa8), nsp = ld(uc + 0xa0), nbp = ld(uc + 0x78);
+            uintptr_t npc = ldr(uc + 0xa8, rc), nsp = ldr(uc + 0xa0, rc), nbp = ldr(uc + 0x78, rc);
             if (!(nsp > sp && nsp < rg.hi) && !switch_region(nsp, &rg))
                 goto out;
+            if (rc)
+                rc->ok = 0; /* the region may change: not memoized */
             pc = npc;
             sp = nsp;
             bp = nbp;
@@ -1636,7 +1955,7 @@ static void walk(uintptr_t *pcs, int max, uintptr_t pc, uintptr_t sp, uintptr_t 
         }
         case K_END:
             goto out;
-        default: /* K_FALLBACK, K_NOINFO */
+        default: /* K_FALLBACK */
             w->code = W_FALLBACK;
             goto out;
         }
@@ -1710,71 +2029,184 @@ static int capture_common(uintptr_t *pcs, int max, uintptr_t pc, uintptr_t sp, u
         pcs[0] = pc;
         return fallback_walk(pcs, 1, max, sp);
     }
-    struct wout w = {0, 0, 0};
-    for (int attempt = 0; attempt < 64; attempt++) {
+    struct wout w = {0, 0, 0, 0};
+    int k = -1;
+    /* a capture in a signal handler that interrupted another capture of
+     * this thread leaves the cache alone: an entry may be half written */
+    int nested = tls.depth++ > 0;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    for (int attempt = 0; attempt < 64 && k < 0; attempt++) {
         uint64_t s = __atomic_load_n(&g_seq, ACQUIRE);
         if (UNLIKELY(s & 1)) { /* the module list is being changed */
-            __builtin_ia32_pause();
+            if (attempt < 32)
+                __builtin_ia32_pause();
+            else if (!repair_seq())
+                break;
             continue;
         }
-        walk(pcs, max, pc, sp, bp, is_ra, rg, &w);
+        struct pcc_ent *pcc = NULL;
+        struct rec rec, *rc = NULL;
+        struct memo *slot = NULL;
+        struct cand cand, *cd = NULL;
+        if (LIKELY(!nested)) {
+            if (UNLIKELY(tls.pcc_gen != s + 1)) {
+                memset(tls.pcc, 0, sizeof tls.pcc);
+                tls.pcc_gen = s + 1;
+            }
+            pcc = tls.pcc;
+            if (UNLIKELY(!tls.memo_init)) {
+                for (int i = 0; i < MEMO_WAYS; i++)
+                    tls.way[i] = (uint8_t)i;
+                tls.stage = MEMO_WAYS;
+                tls.memo_init = 1;
+            }
+            if (LIKELY(is_ra)) {
+                for (int i = 0; i < MEMO_WAYS; i++) {
+                    struct memo *m = &tls.memo[tls.way[i]];
+                    if (m->seq1 != s + 1 || m->pc0 != pc || m->sp0 != sp || m->bp0 != (bp ^ MEMO_MASK) || m->hi != rg.hi ||
+                        (!m->ended && max > m->n))
+                        continue;
+                    uintptr_t diff = 0;
+                    for (int j = 0; j < m->nreads; j++)
+                        diff |= ld(m->raddr[j]) ^ MEMO_MASK ^ m->rval[j];
+                    if (diff)
+                        continue;
+                    int n = m->n < max ? m->n : max;
+                    memcpy(pcs, m->pcs, (size_t)n * sizeof pcs[0]);
+                    __atomic_thread_fence(ACQUIRE);
+                    if (UNLIKELY(__atomic_load_n(&g_seq, RELAXED) != s))
+                        break;
+                    count_fast(n);
+                    if (tls.memo_credit < 16)
+                        tls.memo_credit++;
+                    if (++m->hits >= 1024) /* age */
+                        for (int q = 0; q <= MEMO_WAYS; q++)
+                            tls.memo[q].hits >>= 1;
+                    k = n;
+                    break;
+                }
+                if (k >= 0)
+                    break;
+                /* a remembered walk may still share our outer frames */
+                int nc = 0;
+                for (int i = 0; i < MEMO_WAYS; i++) {
+                    struct memo *m = &tls.memo[tls.way[i]];
+                    cand.m[i] = m->seq1 == s + 1 && m->hi == rg.hi ? m : NULL;
+                    nc += cand.m[i] != NULL;
+                }
+                /* the per-frame test costs about a third of a frame: try
+                 * joins while they save more frames than they test, else
+                 * one walk in 16 */
+                if (nc && (tls.join_score > 0 || !(++tls.join_probe & 15)))
+                    cd = &cand;
+                /* recording costs ~15% of a walk, about as much as a walk when
+                 * it joins a remembered one: it spends two credits, a
+                 * whole-stack hit earns one; without credit, one walk in 8 */
+                if (tls.memo_credit >= 2)
+                    tls.memo_credit -= 2;
+                else if (++tls.memo_misses & 7)
+                    goto no_record;
+                slot = &tls.memo[tls.stage];
+                slot->seq1 = 0;
+                rec.n = 0;
+                rec.ok = 1;
+                rec.addr = slot->raddr;
+                rec.val = slot->rval;
+                rec.m = slot;
+                rc = &rec;
+            }
+        }
+    no_record:
+        walk(pcs, max, pc, sp, bp, is_ra, rg, pcc, rc, cd, &w);
         __atomic_thread_fence(ACQUIRE);
         if (UNLIKELY(__atomic_load_n(&g_seq, RELAXED) != s))
             continue;
+        if (cd && w.code == W_DONE) {
+            int tested = w.joined ? w.joined : w.n, saved = w.joined ? w.n - w.joined : 0;
+            if (saved > tested)
+                tls.join_score = tls.join_score < 32 ? tls.join_score + 2 : 32;
+            else
+                tls.join_score = tls.join_score > -32 ? tls.join_score - 1 : -32;
+        }
         switch (w.code) {
         case W_DONE:
+            if (slot && rec.ok && w.n <= MEMO_FRAMES) {
+                slot->pc0 = pc;
+                slot->sp0 = sp;
+                slot->bp0 = bp ^ MEMO_MASK;
+                slot->hi = rg.hi;
+                slot->n = w.n;
+                slot->ended = w.n < max;
+                slot->nreads = rec.n;
+                memcpy(slot->pcs, pcs, (size_t)w.n * sizeof pcs[0]);
+                memset(slot->sph, 0, sizeof slot->sph);
+                for (int t = w.n - 1; t >= 0; t--) /* the innermost frame wins a slot */
+                    slot->sph[(slot->fsp[t] >> 3) & 63] = (uint8_t)(t + 1);
+                slot->seq1 = s + 1;
+                slot->hits = 0;
+                /* in place of the way with the fewest hits (ties: in turn);
+                 * the entry it held is the next stage */
+                uint32_t v = tls.memo_next++ % MEMO_WAYS;
+                for (uint32_t q = 0; q < MEMO_WAYS; q++)
+                    if (tls.memo[tls.way[q]].seq1 != s + 1 ||
+                        tls.memo[tls.way[q]].hits < tls.memo[tls.way[v]].hits)
+                        v = q;
+                uint8_t old = tls.way[v];
+                tls.way[v] = tls.stage;
+                tls.stage = old;
+            }
             count_fast(w.n);
-            return w.n;
-        case W_FALLBACK: {
-            int k = fallback_walk(pcs, w.n, max, sp);
+            k = w.n;
+            break;
+        case W_FALLBACK:
+            k = fallback_walk(pcs, w.n, max, sp);
             count_fast(k < w.n ? k : w.n);
-            return k;
-        }
+            break;
         default: /* W_BUILD, W_RESCAN */
             if (!do_build(w.code == W_RESCAN ? NEED_RESCAN : NEED_TABLE, w.need)) {
-                int k = fallback_walk(pcs, w.n, max, sp);
+                k = fallback_walk(pcs, w.n, max, sp);
                 count_fast(k < w.n ? k : w.n);
-                return k;
             }
             break;
         }
     }
-    pcs[0] = pc;
-    return fallback_walk(pcs, 1, max, sp);
+    if (k < 0) {
+        pcs[0] = pc;
+        k = fallback_walk(pcs, 1, max, sp);
+    }
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    tls.depth--;
+    return k;
 }
 
 /* Entry points: the caller's pc (our return address), sp (just above it)
  * and rbp (untouched at entry) are taken before any code of ours runs, then
  * the C implementation is entered by a tail jump, so that it has no frame
- * of its own in between. */
-__asm__(".text\n"
-        ".globl ms_unwind_capture\n"
-        ".type ms_unwind_capture, @function\n"
-        ".p2align 4\n"
-        "ms_unwind_capture:\n"
-        ".cfi_startproc\n"
-        "    movq (%rsp), %rdx\n"
-        "    leaq 8(%rsp), %rcx\n"
-        "    movq %rbp, %r8\n"
-        "    jmp ms_unwind__capture_impl\n"
-        ".cfi_endproc\n"
-        ".size ms_unwind_capture, .-ms_unwind_capture\n"
-        ".globl ms_unwind_capture_verify\n"
-        ".type ms_unwind_capture_verify, @function\n"
-        ".p2align 4\n"
-        "ms_unwind_capture_verify:\n"
-        ".cfi_startproc\n"
-        "    movq (%rsp), %rdx\n"
-        "    leaq 8(%rsp), %rcx\n"
-        "    movq %rbp, %r8\n"
-        "    jmp ms_unwind__verify_impl\n"
-        ".cfi_endproc\n"
-        ".size ms_unwind_capture_verify, .-ms_unwind_capture_verify\n");
-
+ * of its own in between.  Naked functions: C definitions (visibility as
+ * any other function of the file) whose whole body is this asm; their CFI
+ * is the CIE's (CFA = RSP + 8, return address at CFA - 8). */
 HIDDEN __attribute__((used, noinline)) int ms_unwind__capture_impl(uintptr_t *pcs, int max, uintptr_t pc,
                                                                    uintptr_t sp, uintptr_t bp);
 HIDDEN __attribute__((used, noinline)) int ms_unwind__verify_impl(uintptr_t *pcs, int max, uintptr_t pc,
                                                                   uintptr_t sp, uintptr_t bp);
+
+__attribute__((naked)) int ms_unwind_capture(uintptr_t *pcs __attribute__((unused)),
+                                             int max __attribute__((unused)))
+{
+    __asm__("movq (%rsp), %rdx\n\t"
+            "leaq 8(%rsp), %rcx\n\t"
+            "movq %rbp, %r8\n\t"
+            "jmp ms_unwind__capture_impl\n\t");
+}
+
+__attribute__((naked)) int ms_unwind_capture_verify(uintptr_t *pcs __attribute__((unused)),
+                                                    int max __attribute__((unused)))
+{
+    __asm__("movq (%rsp), %rdx\n\t"
+            "leaq 8(%rsp), %rcx\n\t"
+            "movq %rbp, %r8\n\t"
+            "jmp ms_unwind__verify_impl\n\t");
+}
 
 int ms_unwind__capture_impl(uintptr_t *pcs, int max, uintptr_t pc, uintptr_t sp, uintptr_t bp)
 {
@@ -1842,6 +2274,32 @@ int ms_unwind_last_mismatch(uintptr_t *fast, int *nfast, uintptr_t *ref, int *nr
     }
     __atomic_store_n(&mm_lock, 0, RELEASE);
     return have;
+}
+
+int ms_unwind_tables(struct ms_unwind_table_info *out, int max)
+{
+    sigset_t old;
+    if (!lock_and_block(&old))
+        return 0;
+    int n = 0;
+    for (struct utab *t = g_all; t; t = t->next_all, n++) {
+        if (n >= max)
+            continue;
+        struct ms_unwind_table_info *o = &out[n];
+        memset(o, 0, sizeof *o);
+        memcpy(o->name, t->name, sizeof o->name);
+        o->name[sizeof o->name - 1] = 0;
+        o->rows = t->nrows;
+        o->rules = t->nrules;
+        for (uint32_t i = 0; i < t->nrows; i++)
+            o->fallback_rows += t->rules[t->ridx[i]].kind <= K_NOINFO && t->ridx[i] == 0;
+        o->bytes = t->bytes;
+        for (uint32_t i = 0; i < g_nr; i++)
+            if (g_r[i].tab == t)
+                o->loaded = 1;
+    }
+    unlock_and_unblock(&old);
+    return n;
 }
 
 void ms_unwind_stats(struct ms_unwind_stats *out)

@@ -1,32 +1,76 @@
 /* unwind.h - fast stack capture for memsleuth's agent (x86-64 Linux).
  *
  * The agent records a call stack on every allocation.  libunwind's
- * unw_backtrace costs ~250-300 ns for 15 frames; a frame-pointer walk ~10 ns,
- * but distribution binaries have no frame pointers.  This module compiles
- * each loaded module's .eh_frame (found through PT_GNU_EH_FRAME, i.e.
- * .eh_frame_hdr) into a compact sorted table of simple rules, ORC-style:
+ * unw_backtrace costs ~150-300 ns for 15-20 frames; a frame-pointer walk
+ * ~10-15 ns, but distribution binaries have no frame pointers.  This module
+ * compiles each loaded module's .eh_frame (found through PT_GNU_EH_FRAME,
+ * i.e. the sorted .eh_frame_hdr table, or a scan of .eh_frame) into a
+ * compact sorted table of simple rules, ORC-style, and walks the stack with
+ * it.
  *
- *   row = { pc offset from the module's load base (u32), rule index (u16) }
- *   rule = { kind, CFA = RSP+k | RBP+k | [RBP+k], RBP saved at CFA+k or not }
+ * Table (per module, built lazily the first time one of its pcs is seen):
+ *   pcs[n]    u32, offset from the module's load base, ascending; row i
+ *             covers [pcs[i], pcs[i+1]); consecutive equal rows merged
+ *   ridx[n]   u16, index into the module's rule dictionary
+ *   rules[m]  8 bytes: kind, CFA = RSP+k | RBP+k (k: s32), RBP saved at
+ *             CFA+r (r: s16) or unchanged
+ *   blocks[]  u32 per 256 bytes of code: first row to search (the search is
+ *             then over a handful of rows, branch-free)
+ * = 6 bytes per row + 8 per distinct rule + 1 byte per 64 bytes of code
+ * (libc.so.6: 28379 rows, 300 rules, 192 KiB).  Kinds:
+ *   STD       CFA = RSP/RBP + k, RA = [CFA-8], RBP = [CFA+r] or same
+ *   ALIGNED   gcc's stack realignment (DRAP): CFA = [RBP+k], RBP = [RBP]
+ *   SIGNAL    __restore_rt (FDE with the 'S' augmentation whose code is
+ *             48 c7 c0 0f 00 00 00 0f 05): rip, rsp, rbp from the ucontext
+ *             at rsp; the next pc is the interrupted one, looked up as is
+ *   END       return address undefined (_start, clone3): the stack ends
+ *   NOINFO    no FDE covers the pc: handled as unw_backtrace handles it
+ *             (__restore_rt or old-style PLT bytes, else a frame-pointer
+ *             guess CFA = RBP+16, refused when RBP is 0, below SP or more
+ *             than 0x4000 above it)
+ *   FALLBACK  anything else: CFA on another register or an expression other
+ *             than DRAP's and the PLT's, expression/register rules for the
+ *             return address or RBP, DW_CFA_val_*, unknown opcodes
+ *             (in libc: __longjmp, setcontext, __vfork, __longjmp_chk)
+ * The PLT's expression CFA (RSP + 8 + 8*((RIP & 15) >= 11)) is evaluated
+ * into two rows per 16-byte entry, so PLT stubs need no fallback.
  *
- * (6 bytes per row, plus an 8-byte rule dictionary per module and a 4-byte
- * lookup entry per 256 bytes of text), and walks the stack with it: per frame
- * one range check, one table lookup and one or two loads from the stack.
- * Whatever a row cannot express (CFA expressions other than gcc's stack
- * realignment, CFA on another register, expression rules for the return
- * address or RBP, the PLT's expression CFA, code without unwind info inside
- * a module) is a "fallback" row: the rest of that stack comes from libunwind's
- * cursor API (see ms_unwind_capture).  Signal frames (__restore_rt) are
- * handled natively from the ucontext on the stack.
+ * Walk: per frame, a per-thread cache of pc -> rule (one load, one compare)
+ * or a module range search + the table search, then one or two loads from
+ * the stack, each checked against the current thread's stack bounds.  A
+ * per-thread memo of recent walks (their start state, the words they read
+ * and their frames' states) makes a repeated stack cost a re-read of those
+ * words (independent loads, about a frame-pointer walk), and a stack that
+ * shares its outer frames with a remembered one is walked only down to
+ * where the states meet.  A remembered result is used only if every word
+ * its walk read is unchanged, so it is exactly what the walk would give.
  *
  * The stacks are identical, element by element, to unw_backtrace's called
- * from the same place (the unit test tests/unit/test_unwind.c proves it on
- * -O2 -fomit-frame-pointer and -O0 code, through libc, signal handlers and
- * C++ exception handling).
+ * from the same place (tests/unit/test_unwind.c: -O2 -fomit-frame-pointer
+ * and -O0 code, alloca, VLAs, realigned frames, 100 KB frames, libc's
+ * qsort/bsearch, signal handlers incl. a sigaltstack and a SIGALRM storm on
+ * a busy loop, C++ exception handling, threads with dlopen/dlclose, fork).
  *
  * Memory: tables live in mmap'd memory (never malloc: the module runs inside
  * malloc hooks) and are never unmapped; the table of a library that is
  * dlclose'd is kept (dead) and reused if the same file is loaded again.
+ * Per thread: 10 KiB of static TLS (initial-exec) for the stack bounds, the
+ * rule cache (256 entries) and the memo (2 ways + 1 being recorded).
+ *
+ * Limitations (see also ms_unwind_capture):
+ *   - a pc in no loaded module (JIT code) ends the stack; unw_backtrace
+ *     would go on guessing through RBP;
+ *   - where libunwind's fast trace and its cursor API disagree (after a
+ *     frame without FDE its cursor API continues from a wrong CFA), the
+ *     result is unw_backtrace's, except in a stack that also needs the
+ *     fallback, where it is the cursor API's (so is unw_backtrace's then:
+ *     its own fallback is the cursor API);
+ *   - libunwind caches per pc the kind of a no-FDE frame the first time it
+ *     meets it; this module decides each time;
+ *   - building a table or falling back calls dl_iterate_phdr: in a child
+ *     forked while another thread was inside dl_iterate_phdr that deadlocks
+ *     (glibc's fork does not take the loader's lock; libunwind has the same
+ *     problem): build the tables before forking (the agent warms up).
  */
 #ifndef MS_UNWIND_H
 #define MS_UNWIND_H
@@ -51,31 +95,39 @@ extern "C" {
  *
  * Returns the number of pcs stored (0 <= n <= max).  The walk ends at the
  * outermost frame (a row whose return address is undefined: _start, clone3),
- * at a return address below 0x4000, at a pc in no loaded module (JIT or
- * unknown code: the unknown pc itself is stored, nothing after it), at a CFA
- * that does not grow or leaves the thread's stack, or at max.
+ * at a return address below 0x4000 (as unw_backtrace), at a pc in no loaded
+ * module (JIT or unknown code: the unknown pc itself is stored, nothing
+ * after it), at a CFA that does not grow or leaves the thread's stack, or at
+ * max.
  *
  * Never crashes (every stack read is checked against the current thread's
- * stack bounds, cached per thread), never calls malloc, never takes a lock
- * on the fast path.  Tables are built lazily, the first time a pc of a module
- * is seen: building calls dl_iterate_phdr (the loader's lock) and mmap and
- * takes this module's build lock; a thread that finds the build lock held by
- * another thread waits for it (bounded, then falls back), a nested call from
- * a signal handler that interrupted this thread's own build falls back.
- * Once every module on the stack has a table the call is async-signal-safe.
+ * stack bounds, found once per thread by a raw read of /proc/self/maps: the
+ * main thread's [stack], another thread's stack mapping up to its
+ * descriptor; a sigaltstack is asked for with sigaltstack(2) when the stack
+ * pointer is elsewhere), never calls malloc, never takes a lock on the fast
+ * path.  Tables are built lazily, the first time a pc of a module is seen:
+ * building calls dl_iterate_phdr (the loader's lock) and mmap and takes this
+ * module's build lock, with signals blocked meanwhile (as libunwind blocks
+ * them around its dl_iterate_phdr); a thread that finds the build lock held
+ * by another thread waits for it (bounded, then falls back), a nested call
+ * from a synchronous signal handler that finds the build lock held by its
+ * own thread falls back.  Once every module on the stack has a table the
+ * call is async-signal-safe.
  *
- * Fallback: on a row the table cannot express, on a held build lock, or when
- * the stack pointer is on no known stack (neither the thread's stack nor its
- * sigaltstack), the stack is finished with libunwind's cursor API: a
- * unw_getcontext of the current frame, unw_init_local, unw_step until the
- * frame with pc == pcs[0] and sp == the caller's sp, then unw_step along the
- * frames already found (adopting libunwind's pcs from the first difference,
- * if any) and on to the end.  The cursor API is signal-safe (libunwind blocks
- * signals around its locks), so this is what a signal handler gets too. */
+ * Fallback: on a FALLBACK row, when a table cannot be built now, or when the
+ * stack pointer is on no known stack (neither the thread's stack nor its
+ * sigaltstack: a coroutine's), the stack is finished with libunwind's cursor
+ * API: a unw_getcontext in the current frame, unw_init_local, unw_step until
+ * the frame with ip == pcs[0] and sp == the caller's sp (our first frame),
+ * then unw_step along the frames already found (taking libunwind's pcs from
+ * the first difference on, if any) and on to the end or max.  This is
+ * exactly unw_backtrace's own fallback (it restarts with the cursor API when
+ * its fast trace meets a frame it cannot trace), and the cursor API is
+ * signal-safe (libunwind blocks signals around its locks). */
 int ms_unwind_capture(uintptr_t *pcs, int max);
 
 /* Counters for the verification mode and statistics.
- *   fast_frames      pcs produced by the table walk
+ *   fast_frames      pcs produced without libunwind (table walk or memo)
  *   fallback_frames  pcs produced by libunwind (in fallback stacks)
  *   fallback_stacks  captures that needed libunwind
  *   tables_built     module tables built (a reused table is not counted)
@@ -91,6 +143,19 @@ struct ms_unwind_stats {
 };
 void ms_unwind_stats(struct ms_unwind_stats *out);
 
+/* One built table (per module): ms_unwind_tables fills up to max of them,
+ * newest first, and returns how many there are.  rows * 6 + rules * 8 +
+ * 4 per 256 bytes of code (the lookup index) + a header, rounded up to
+ * pages, is bytes.  loaded is 0 for a table kept after its module was
+ * unloaded (reused if the same file is loaded again).  Takes the build
+ * lock: not for signal handlers. */
+struct ms_unwind_table_info {
+    char name[128]; /* the module's path (its last 127 bytes), "" for the main program */
+    uint32_t rows, rules, fallback_rows, loaded;
+    uint64_t bytes;
+};
+int ms_unwind_tables(struct ms_unwind_table_info *out, int max);
+
 /* Verification: capture the caller's stack with the fast path (exactly as
  * ms_unwind_capture would) and with libunwind's unw_backtrace, count the
  * stacks that differ (length or any element) and return the fast result.
@@ -105,12 +170,16 @@ int ms_unwind_last_mismatch(uintptr_t *fast, int *nfast, uintptr_t *ref, int *nr
 
 /* Forget tables of modules that are no longer loaded: call after dlclose.
  * Rescans the loaded modules (dl_iterate_phdr), drops the address ranges of
- * unloaded ones and keeps their tables (mapped, marked dead) for reuse if the
- * same file is loaded again.  Safe while other threads unwind: tables are
- * never unmapped, the module list is read under a sequence counter and a
- * capture that overlapped a change is redone.  Newly dlopen'd modules are
- * found without this call (a pc in no known module that the loader knows,
- * by _dl_find_object, triggers a rescan). */
+ * unloaded ones and keeps their tables (mapped, no longer referenced) for
+ * reuse if the same file (device, inode, size, mtime, layout) is loaded
+ * again.  Safe while other threads unwind: tables are never unmapped, the
+ * module list is read under a sequence counter (seqlock) and a capture that
+ * overlapped a change is redone; the per-thread caches are tied to the
+ * sequence number.  Newly dlopen'd modules are found without this call (a
+ * pc in no known module that the loader knows, by the lock-free
+ * _dl_find_object, triggers a rescan); without it after a dlclose, a
+ * library later mapped at the same addresses would be walked with the old
+ * table.  Not for signal handlers. */
 void ms_unwind_invalidate(void);
 
 /* For tests: walk from an arbitrary register state (pc, sp, rbp) of the

@@ -26,6 +26,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "analyze.h"
+
 #define VERSION "0.1.0"
 #define AGENT_NAME "libmemsleuth_agent.so"
 
@@ -95,6 +97,8 @@ static const char usage_top[] =
     "commands:\n"
     "    run [OPTIONS] [--] PROGRAM [ARGS...]   run a program and report its leaks at exit\n"
     "    snapshot [--pools] PID                 reachability check of a running traced process\n"
+    "    report [OPTIONS] TRACE...              memory over time, top sites, growth suspects\n"
+    "    diff [--scale N:M] A B                 per-site change between two traces\n"
     "    help [COMMAND]                         show help\n"
     "    version                                print the version\n"
     "\n"
@@ -442,11 +446,10 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "snapshot"))
         return cmd_snapshot(argc - 2, argv + 2);
-    if (!strcmp(cmd, "report") || !strcmp(cmd, "diff")) {
-        fprintf(stderr, "memsleuth: '%s' is not in this version yet (it needs the trace; see docs/ARCHITECTURE.md)\n",
-                cmd);
-        return 2;
-    }
+    if (!strcmp(cmd, "report"))
+        return ms_report_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "diff"))
+        return ms_diff_main(argc - 1, argv + 1);
     fprintf(stderr, "memsleuth: unknown command '%s' (see 'memsleuth help')\n", cmd);
     return 2;
 }

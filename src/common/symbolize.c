@@ -1273,3 +1273,108 @@ int ms_sym_resolve(struct ms_sym *s, unsigned long pc,
     memcpy(out, src, (size_t)n * sizeof *out);
     return n;
 }
+
+/* ------------------------------------------------------------------ */
+/* Data symbols (the heap graph's roots)                               */
+/* ------------------------------------------------------------------ */
+
+static const char *section_name(Elf *elf, size_t shndx)
+{
+    size_t shstr;
+    Elf_Scn *scn = elf ? elf_getscn(elf, shndx) : NULL;
+    GElf_Shdr sh;
+    if (scn == NULL || gelf_getshdr(scn, &sh) == NULL || elf_getshdrstrndx(elf, &shstr) != 0)
+        return NULL;
+    return elf_strptr(elf, shstr, sh.sh_name);
+}
+
+/* tls: look for STT_TLS symbols by their offset in the module's TLS block */
+static int data_lookup(struct ms_sym *s, struct ms_mod *m, unsigned long addr, int tls,
+                       struct ms_sym_data *out)
+{
+    memset(out, 0, sizeof *out);
+    out->module = m->path;
+    if (!open_module(s, m))
+        return 1;
+    int n = dwfl_module_getsymtab(m->mod);
+    const char *best = NULL;
+    GElf_Addr best_start = 0;
+    GElf_Xword best_size = 0;
+    GElf_Word best_shndx = 0;
+    Elf *best_elf = NULL;
+    for (int i = 1; i < n; i++) {
+        GElf_Sym sym;
+        GElf_Addr a = 0;
+        GElf_Word shndx = SHN_UNDEF;
+        Elf *elf = NULL;
+        Dwarf_Addr bias = 0;
+        const char *name = dwfl_module_getsym_info(m->mod, i, &sym, &a, &shndx, &elf, &bias);
+        if (name == NULL || name[0] == '\0' || shndx == SHN_UNDEF || sym.st_size == 0)
+            continue;
+        int type = GELF_ST_TYPE(sym.st_info);
+        if (tls ? type != STT_TLS : (type != STT_OBJECT && type != STT_NOTYPE && type != STT_COMMON))
+            continue;
+        GElf_Addr start = tls ? sym.st_value : a;
+        if (addr < start || addr - start >= sym.st_size)
+            continue;
+        /* the innermost (smallest) covering symbol; a global over a local alias */
+        if (best == NULL || sym.st_size < best_size ||
+            (sym.st_size == best_size && GELF_ST_BIND(sym.st_info) == STB_GLOBAL)) {
+            best = name;
+            best_start = start;
+            best_size = sym.st_size;
+            best_shndx = shndx;
+            best_elf = elf;
+        }
+    }
+    if (best != NULL) {
+        out->name = intern(s, demangled(s, best));
+        out->start = best_start;
+        out->size = best_size;
+        out->section = best_elf ? section_name(best_elf, best_shndx) : NULL;
+        if (out->section)
+            out->section = intern(s, out->section);
+        return 1;
+    }
+    if (tls)
+        return 1;
+    /* no symbol: at least the section */
+    Dwarf_Addr bias = 0;
+    Elf *elf = dwfl_module_getelf(m->mod, &bias);
+    Elf_Scn *scn = NULL;
+    size_t shstr;
+    if (elf == NULL || elf_getshdrstrndx(elf, &shstr) != 0)
+        return 1;
+    while ((scn = elf_nextscn(elf, scn)) != NULL) {
+        GElf_Shdr sh;
+        if (gelf_getshdr(scn, &sh) == NULL || !(sh.sh_flags & SHF_ALLOC) || (sh.sh_flags & SHF_TLS))
+            continue;
+        if (addr >= sh.sh_addr + bias && addr - (sh.sh_addr + bias) < sh.sh_size) {
+            const char *sn = elf_strptr(elf, shstr, sh.sh_name);
+            out->section = sn ? intern(s, sn) : NULL;
+            out->start = sh.sh_addr + bias;
+            out->size = sh.sh_size;
+            break;
+        }
+    }
+    return 1;
+}
+
+int ms_sym_data(struct ms_sym *s, unsigned long addr, struct ms_sym_data *out)
+{
+    memset(out, 0, sizeof *out);
+    struct ms_mod *m = s ? find_module(s, addr) : NULL;
+    if (m == NULL)
+        return 0;
+    return data_lookup(s, m, addr, 0, out);
+}
+
+int ms_sym_tls(struct ms_sym *s, unsigned long module_addr, unsigned long offset,
+               struct ms_sym_data *out)
+{
+    memset(out, 0, sizeof *out);
+    struct ms_mod *m = s ? find_module(s, module_addr) : NULL;
+    if (m == NULL)
+        return 0;
+    return data_lookup(s, m, offset, 1, out);
+}

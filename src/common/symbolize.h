@@ -131,6 +131,29 @@ int ms_sym_set_debuginfo_path(struct ms_sym *s, const char *path);
    analyzer, not for use inside the traced process. */
 void ms_sym_set_debuginfod(struct ms_sym *s, int enable);
 
+/* One data symbol (ms_sym_data, ms_sym_tls).  Strings live in the pool. */
+struct ms_sym_data {
+    const char *name;        /* demangled symbol name, NULL if none covers it */
+    unsigned long start;     /* runtime address of the symbol (ms_sym_tls: its
+                                offset in the module's TLS block); without a
+                                symbol, of the section */
+    unsigned long size;      /* size of the symbol (or section) */
+    const char *section;     /* ".bss", ".data", ... NULL if unknown */
+    const char *module;      /* path of the module */
+};
+
+/* The data object (STT_OBJECT, sized) covering `addr` (a global: .data,
+   .bss, ...); without one, the section.  Returns 1 when addr is in a module
+   (out->module set; name/section NULL when the file is unreadable or has no
+   symbols), 0 when it is in no module.  Scans the symbol table (meant for a
+   few lookups: cache by [start, start + size)). */
+int ms_sym_data(struct ms_sym *s, unsigned long addr, struct ms_sym_data *out);
+
+/* The thread-local variable (STT_TLS) at `offset` in the TLS block of the
+   module that holds address `module_addr`.  Returns like ms_sym_data. */
+int ms_sym_tls(struct ms_sym *s, unsigned long module_addr, unsigned long offset,
+               struct ms_sym_data *out);
+
 #ifdef __cplusplus
 }
 #endif

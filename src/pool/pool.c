@@ -3,6 +3,7 @@
  * (alloc, free, realloc, strings).  See pool_internal.h for the layout. */
 #include "pool_internal.h"
 
+#include <dlfcn.h>
 #include <limits.h>
 #include <sched.h>
 #if defined(__SSE2__)
@@ -23,7 +24,9 @@
 
 /* ---------------------------------------------------------------- settings */
 _Atomic int ms_g_slow;
+_Atomic int ms_g_emit;
 _Atomic int ms_g_debug;
+_Atomic(ms_pool_agent_event_fn) ms_g_agent;
 _Atomic(ms_pool_event_fn) ms_g_hook;
 void *_Atomic ms_g_hook_arg;
 _Atomic(ms_pool_limit_fn) ms_g_lhandler;
@@ -69,8 +72,24 @@ static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
 static void update_slow(void)
 {
-    int s = atomic_load(&ms_g_debug) || atomic_load(&ms_g_hook) != NULL;
-    atomic_store(&ms_g_slow, s);
+    int e = atomic_load(&ms_g_hook) != NULL || atomic_load(&ms_g_agent) != NULL;
+    atomic_store(&ms_g_emit, e);
+    atomic_store(&ms_g_slow, e || atomic_load(&ms_g_debug));
+}
+
+/* Under `memsleuth run` the agent exports a table of hooks (see
+ * src/common/pool_agent.h): the events then go into its trace.  Looked up
+ * once, at the first use of the library. */
+static void find_agent(void)
+{
+    const char *off = getenv("MEMSLEUTH_POOL_NO_AGENT");
+    if (off && *off && strcmp(off, "0") != 0)
+        return;
+    const struct ms_pool_agent_hooks *h = dlsym(RTLD_DEFAULT, MS_POOL_AGENT_SYMBOL);
+    if (!h || h->version != MS_POOL_AGENT_VERSION || h->size < sizeof *h || !h->event || !h->enabled ||
+        !h->enabled())
+        return;
+    atomic_store(&ms_g_agent, h->event);
 }
 
 static size_t parse_size(const char *s, size_t dflt)
@@ -96,6 +115,7 @@ static void read_env(void)
     const char *d = getenv("MEMSLEUTH_POOL_DEBUG");
     if (d && *d && strcmp(d, "0") != 0)
         atomic_store(&ms_g_debug, 1);
+    find_agent();
     cache_lock();
     g_cache_limit = parse_size(getenv("MEMSLEUTH_POOL_CACHE"), g_cache_limit);
     cache_unlock();
@@ -371,6 +391,9 @@ int ms_bad_pool(const struct ms_pool *p, const char *file, int line)
 void ms_emit(int kind, struct ms_pool *pool, struct ms_pool *other, struct ms_pool *old_owner, const void *ptr,
              const void *old_ptr, size_t size, const char *file, int line)
 {
+    ms_pool_agent_event_fn ag = atomic_load_explicit(&ms_g_agent, memory_order_relaxed);
+    if (ag)
+        ag(kind, pool, other, old_owner, ptr, old_ptr, size, file, line);
     ms_pool_event_fn fn = atomic_load_explicit(&ms_g_hook, memory_order_relaxed);
     if (!fn)
         return;
@@ -378,9 +401,16 @@ void ms_emit(int kind, struct ms_pool *pool, struct ms_pool *other, struct ms_po
     fn(&ev, atomic_load_explicit(&ms_g_hook_arg, memory_order_relaxed));
 }
 
+void ms_emit_name(struct ms_pool *pool, const char *name)
+{
+    ms_pool_agent_event_fn ag = atomic_load_explicit(&ms_g_agent, memory_order_relaxed);
+    if (ag)
+        ag(MS_POOL_AGENT_EV_NAME, pool, NULL, NULL, name, NULL, 0, NULL, 0);
+}
+
 #define EMIT(...)                                                                                        \
     do {                                                                                                 \
-        if (MS_UNLIKELY(atomic_load_explicit(&ms_g_hook, memory_order_relaxed) != NULL))                 \
+        if (MS_UNLIKELY(atomic_load_explicit(&ms_g_emit, memory_order_relaxed)))                         \
             ms_emit(__VA_ARGS__);                                                                        \
     } while (0)
 

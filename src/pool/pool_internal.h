@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "memsleuth/pool.h"
+#include "../common/pool_agent.h"
 
 #define MS_LIKELY(x)   __builtin_expect(!!(x), 1)
 #define MS_UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -185,7 +186,9 @@ struct ms_pool {
 #define POOL_SZ ((sizeof(struct ms_pool) + 15) & ~(size_t)15)
 
 /* ---- process-wide state (pool.c) */
-extern _Atomic int ms_g_slow MS_HIDDEN;   /* debug || hook */
+extern _Atomic int ms_g_slow MS_HIDDEN;   /* debug || hook || agent */
+extern _Atomic int ms_g_emit MS_HIDDEN;   /* hook || agent: events wanted */
+extern _Atomic(ms_pool_agent_event_fn) ms_g_agent MS_HIDDEN; /* memsleuth's agent (pool_agent.h) */
 extern _Atomic int ms_g_debug MS_HIDDEN;
 extern _Atomic(ms_pool_event_fn) ms_g_hook MS_HIDDEN;
 extern void *_Atomic ms_g_hook_arg MS_HIDDEN;
@@ -211,6 +214,7 @@ MS_HIDDEN struct ms_pool *ms_blk_owner(const struct blk *h);
 MS_HIDDEN struct blk *ms_live_blk(const void *ptr, const char *file, int line, int report);
 MS_HIDDEN void ms_emit(int kind, struct ms_pool *pool, struct ms_pool *other, struct ms_pool *old_owner,
                        const void *ptr, const void *old_ptr, size_t size, const char *file, int line);
+MS_HIDDEN void ms_emit_name(struct ms_pool *pool, const char *name);
 MS_HIDDEN void ms_blk_release(struct blk *h, struct ms_pool *owner, const char *file, int line);
 MS_HIDDEN void ms_pool_release_memory(struct ms_pool *p, const char *file, int line);
 MS_HIDDEN void ms_quarantine_evict(size_t limit);

@@ -4,7 +4,7 @@
 
 #define EMIT(...)                                                                                        \
     do {                                                                                                 \
-        if (MS_UNLIKELY(atomic_load_explicit(&ms_g_hook, memory_order_relaxed) != NULL))                 \
+        if (MS_UNLIKELY(atomic_load_explicit(&ms_g_emit, memory_order_relaxed)))                         \
             ms_emit(__VA_ARGS__);                                                                        \
     } while (0)
 
@@ -247,6 +247,8 @@ void ms_pool_set_name(struct ms_pool *p, const char *name)
         return;
     }
     p->name = name;
+    if (MS_UNLIKELY(atomic_load_explicit(&ms_g_agent, memory_order_relaxed) != NULL))
+        ms_emit_name(p, name);
 }
 
 const char *ms_pool_name(const struct ms_pool *p)

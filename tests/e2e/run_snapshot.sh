@@ -53,7 +53,8 @@ kill -USR2 "$PID"; sleep 0.5; kill -USR2 "$PID"; sleep 0.5
 kill -TERM "$PID"; wait "${pids[-1]}"
 check "--snapshot-signal=USR2: a snapshot per signal, the program unaffected" $(grep -q "SNAPSHOT 1 (signal)" log && grep -q "SNAPSHOT 2 (signal)" log && echo 0 || echo 1) log
 start --snapshot-interval=0.2 --trace=no
-sleep 1.3
+# wait for 4 interval snapshots (about 0.8 s; up to 30 s on a loaded machine)
+for _ in $(seq 1 300); do [ "$(grep -c 'SNAPSHOT [0-9]* (interval)' log)" -ge 4 ] && break; sleep 0.1; done
 kill -TERM "$PID"; wait "${pids[-1]}"
 check "--snapshot-interval=0.2: a snapshot every 200 ms" $([ "$(grep -c 'SNAPSHOT [0-9]* (interval)' log)" -ge 4 ] && echo 0 || echo 1) log
 POOLLIB=${POOLLIB:-}

@@ -1,14 +1,24 @@
 #!/usr/bin/env bash
 # run_faults.sh MEMSLEUTH - the program under memsleuth meets hard times: 200
 # forked children, a daemon that closes every descriptor, a report to a full
-# disk, SIGKILL, an address-space limit too small for the agent's tables.
-# The program must behave as without memsleuth; memsleuth says what it could
-# not do once.  Prints "ok/not ok" lines and "N passed, M failed".
+# disk, SIGKILL, an address-space limit too small for the agent's tables, the
+# trace's disk filling up (a 64 KiB tmpfs), output folders that cannot be
+# written (a read-only bind mount, a file in place of a folder), 16 threads
+# freeing each other's blocks, posix_spawn and vfork, allocating signal
+# handlers, a program that clears its environment, dlopen/dlclose 1000 times.
+# The program must behave as without memsleuth (same stdout, same status) and
+# the leak figures must be exact; memsleuth says what it could not do once.
+# The mounts need root: those cases print "skip" lines otherwise.
+# Prints "ok/not ok/skip" lines and "N passed, M failed".
 set -u
 MS=$(realpath "$1")
 HERE=$(cd "$(dirname "$0")" && pwd)
 T=$(mktemp -d /tmp/ms-faults.XXXXXX)
-trap 'rm -rf "$T"' EXIT
+cleanup() {
+    for m in "$T/tfs" "$T/ro"; do mountpoint -q "$m" 2>/dev/null && umount "$m"; done
+    rm -rf "$T"
+}
+trap cleanup EXIT
 cd "$T" || exit 1   # trace files of the runs land here
 pass=0 fail=0 n=0
 ok() { n=$((n + 1)); pass=$((pass + 1)); echo "ok $n - $1"; }
@@ -17,7 +27,10 @@ bad() {
     [ -n "${2:-}" ] && [ -f "$2" ] && sed 's/^/#   /' "$2" | tail -20
 }
 check() { if [ "$2" -eq 0 ]; then ok "$1"; else bad "$1" "${3:-}"; fi; }
-for p in fork200 daemon sleeper; do gcc -O0 -g -o "$T/$p" "$HERE/progs/$p.c" || exit 1; done
+for p in fork200 daemon sleeper churn ring16 spawner sigmalloc noenv dlloop; do
+    gcc -O0 -g -o "$T/$p" "$HERE/progs/$p.c" -lpthread -ldl || exit 1
+done
+gcc -O0 -g -shared -fPIC -o "$T/libdlloop.so" "$HERE/progs/dlloop_lib.c" || exit 1
 gcc -O0 -g -o "$T/leaks" "$HERE/../e2e/progs/leaks.c" || exit 1
 
 # 200 children: 201 reports, each child with its own leak
@@ -67,6 +80,171 @@ check "SIGTERM to memsleuth reaches the program: report, status 143" $([ $st -eq
 # too little address space for the agent's tables: one line, the program runs untraced
 (ulimit -v 400000; "$MS" run -- "$T/leaks" >"$T/out" 2>"$T/e"); st=$?
 check "address space too small for the agent: one line, program runs, status kept" $([ $st -eq 7 ] && grep -q "leaks: done" "$T/out" && [ "$(grep -c '^memsleuth:' "$T/e")" -le 1 ] && echo 0 || echo 1) "$T/e"
+
+
+# ---- the cases below compare with a run without memsleuth: same stdout, same status
+skip() { echo "skip - $1"; }
+# native PROG ARGS...: stdout to $T/n.out, status to $T/n.st
+native() { "$@" >"$T/n.out" 2>/dev/null; echo $? >"$T/n.st"; }
+# same ST: the traced run's stdout ($T/out) and status ST are the native ones
+same() { [ "$1" -eq "$(cat "$T/n.st")" ] && cmp -s "$T/n.out" "$T/out"; }
+nlines() { grep -c '^memsleuth:' "$1"; }
+# jcheck GLOB SPEC: the JSON reports GLOB hold exactly the processes SPEC
+# names (python literal: list of {"exe": suffix, "parent": index or None,
+# "definitely_lost": [bytes, blocks], "others_zero": bool, "frame": function
+# every definite record's stack must name, "status": exit status})
+cat >"$T/jcheck.py" <<'PY'
+import glob, json, sys
+reps = [json.load(open(f)) for f in sorted(glob.glob(sys.argv[1]))]
+spec = eval(sys.argv[2])
+assert len(reps) == len(spec), ("reports", len(reps), "expected", len(spec))
+byexe = {}
+for s in spec:
+    cands = [r for r in reps if r["exe"].endswith(s["exe"]) and id(r) not in byexe.values()]
+    assert cands, ("no report for", s["exe"], [r["exe"] for r in reps])
+    byexe[id(s)] = id(cands[0])
+    r = cands[0]
+    s["_r"] = r
+for s in spec:
+    r = s["_r"]
+    sm = r["summary"]
+    assert [sm["definitely_lost"]["bytes"], sm["definitely_lost"]["blocks"]] == s["definitely_lost"], (s["exe"], sm)
+    if s.get("others_zero", True):
+        for k in ("indirectly_lost", "possibly_lost", "still_reachable"):
+            assert sm[k]["blocks"] == 0, (s["exe"], k, sm[k])
+    if "status" in s:
+        assert r["exit_status"] == s["status"], (s["exe"], r["exit_status"])
+    if s.get("parent") is not None:
+        assert r["ppid"] == spec[s["parent"]]["_r"]["pid"], (s["exe"], "ppid", r["ppid"])
+    if "frame" in s:
+        recs = [x for x in r["records"] if x["kind"] == "definitely_lost"]
+        assert recs and sum(x["blocks"] for x in recs) == s["definitely_lost"][1], recs
+        for x in recs:
+            assert x["stack"], ("a definitely lost record of %d blocks has no stack at all" % x["blocks"])
+            assert any(f["function"] == s["frame"] for f in x["stack"]), ("stack without", s["frame"], x["stack"])
+print("json ok")
+PY
+jcheck() { python3 "$T/jcheck.py" "$1" "$2" >"$T/j" 2>&1 && grep -q "json ok" "$T/j"; }
+
+# the trace's disk fills up (64 KiB tmpfs): the program runs on to its end, one
+# line says so, the leak report is exact, the trace so far is readable
+mkdir -p "$T/tfs"
+if mount -t tmpfs -o size=64k memsleuth-faults "$T/tfs" 2>/dev/null; then
+    native "$T/churn"
+    "$MS" run --trace="$T/tfs/t.%p.trace" -- "$T/churn" >"$T/out" 2>"$T/e"; st=$?
+    tr=$(ls "$T"/tfs/t.*.trace 2>/dev/null | head -1)
+    check "trace disk full: program unaffected (stdout, status 5), one line about it, exact leak" \
+        $(same $st && [ "$(nlines "$T/e")" -eq 1 ] && grep -q "^memsleuth: the trace .*No space left" "$T/e" &&
+          grep -q "definitely lost: 3,333 bytes in 3 blocks" "$T/e" && grep -q "still reachable: 0 bytes in 0 blocks" "$T/e" &&
+          echo 0 || echo 1) "$T/e"
+    "$MS" report "$tr" >"$T/r" 2>"$T/re"; rst=$?
+    check "trace disk full: the trace up to the cut is readable by memsleuth report" \
+        $([ -n "$tr" ] && [ $rst -eq 0 ] && grep -q "pick (churn.c:" "$T/r" && grep -q "trace cut off" "$T/re" &&
+          echo 0 || echo 1) "$T/re"
+    umount "$T/tfs"
+else
+    skip "trace disk full: cannot mount a tmpfs (not root?)"
+fi
+
+# output folders that cannot be written: a read-only bind mount, and a file
+# standing where a folder should be (root may write anywhere else)
+dirs=("$T/afile")
+: >"$T/afile"
+mkdir -p "$T/ro"
+if mount --bind "$T/ro" "$T/ro" 2>/dev/null && mount -o remount,bind,ro "$T/ro" 2>/dev/null; then
+    dirs+=("$T/ro")
+else
+    skip "read-only output folder: cannot make a read-only bind mount (not root?)"
+fi
+native "$T/leaks"
+for d in "${dirs[@]}"; do
+    w=$(basename "$d")
+    for o in "--json=$d/x.json" "--trace=$d/t.trace" "--log-file=$d/x.%p.log"; do
+        "$MS" run "$o" -- "$T/leaks" >"$T/out" 2>"$T/e"; st=$?
+        check "unwritable output ($w) ${o%%=*}: program unaffected, one line, report on stderr" \
+            $(same $st && [ "$(nlines "$T/e")" -eq 1 ] && grep -q "$d/" "$T/e" &&
+              grep -q "definitely lost: 12,545 bytes in 2 blocks" "$T/e" && echo 0 || echo 1) "$T/e"
+    done
+    # one log file shared by every process is opened by the launcher first: a
+    # usage error as with valgrind, exit 2 before the program starts
+    "$MS" run "--log-file=$d/x.log" -- "$T/leaks" >"$T/out" 2>"$T/e"; st=$?
+    check "unwritable output ($w) --log-file without %p: exit 2, one line, program not started" \
+        $([ $st -eq 2 ] && [ "$(wc -l <"$T/e")" -eq 1 ] && grep -q "$d/x.log" "$T/e" && [ ! -s "$T/out" ] &&
+          echo 0 || echo 1) "$T/e"
+done
+mountpoint -q "$T/ro" && umount "$T/ro"
+
+# 16 threads (8 producers, 8 consumers) pass 800,000 blocks through a ring:
+# each freed on another thread than it was allocated on; each thread drops one
+native "$T/ring16"
+rm -f "$T"/r16.*.json
+timeout 300 "$MS" run --json="$T/r16.%p.json" -- "$T/ring16" >"$T/out" 2>"$T/e"; st=$?
+check "16 threads freeing each other's blocks: same output and status, exactly 1,720 bytes in 16 blocks lost" \
+    $(same $st && jcheck "$T/r16.*.json" '[{"exe": "/ring16", "definitely_lost": [1720, 16], "frame": "drop", "status": 3}]' &&
+      echo 0 || echo 1) "$T/j"
+
+# posix_spawn and vfork+exec of a program that leaks: three reports
+native "$T/spawner" "$T/leaks"
+rm -f "$T"/sp.*.json
+timeout 120 "$MS" run --json="$T/sp.%p.json" -- "$T/spawner" "$T/leaks" >"$T/out" 2>"$T/e"; st=$?
+check "posix_spawn and vfork: same output and status, the parent and both children reported exactly" \
+    $(same $st && jcheck "$T/sp.*.json" '[{"exe": "/spawner", "definitely_lost": [55, 1], "status": 6},
+        {"exe": "/leaks", "parent": 0, "definitely_lost": [12545, 2], "others_zero": False, "status": 7},
+        {"exe": "/leaks", "parent": 0, "definitely_lost": [12545, 2], "others_zero": False, "status": 7}]' &&
+      echo 0 || echo 1) "$T/j"
+
+# a SIGALRM handler allocates and frees (and drops 64 blocks) while the main
+# thread loops in malloc/free: no deadlock, every dropped block counted
+native timeout 60 "$T/sigmalloc"
+rm -f "$T"/sig.*.json
+timeout 120 "$MS" run --json="$T/sig.%p.json" -- "$T/sigmalloc" >"$T/out" 2>"$T/e"; st=$?
+check "allocating signal handler over a malloc loop: no deadlock, same output, exactly 3,072 bytes in 64 blocks" \
+    $(same $st && jcheck "$T/sig.*.json" '[{"exe": "/sigmalloc", "definitely_lost": [3072, 64], "frame": "on_alarm", "status": 4}]' &&
+      echo 0 || echo 1) "$T/j"
+
+# the same at a signal every 50 us (3000 signals): under memsleuth a handler
+# run can cost more than the period, so the interrupted hook barely
+# progresses and its queue of deferred operations can fill up: no deadlock,
+# same output and status, and either the exact figures or one line saying how
+# many operations could not be recorded (never a silent difference)
+native timeout 60 "$T/sigmalloc" 50 3000
+rm -f "$T"/sig.*.json
+timeout 120 "$MS" run --json="$T/sig.%p.json" -- "$T/sigmalloc" 50 3000 >"$T/out" 2>"$T/e"; st=$?
+check "allocating signal handler every 50 us: no deadlock, same output; exact figures or the shortfall said once" \
+    $(same $st && { jcheck "$T/sig.*.json" '[{"exe": "/sigmalloc", "definitely_lost": [3072, 64], "frame": "on_alarm", "status": 4}]' ||
+      [ "$(grep -c 'made by signal handlers could not be recorded' "$T/e")" -eq 1 ]; } &&
+      echo 0 || echo 1) "$T/e"
+
+# clearenv() then fork+exec: the agent puts LD_PRELOAD and MEMSLEUTH_OPTIONS
+# back into the children's environment (execv with the empty environ, execve
+# with an explicit empty one), so both children are still followed
+native "$T/noenv" "$T/leaks"
+rm -f "$T"/ne.*.json
+timeout 120 "$MS" run --json="$T/ne.%p.json" -- "$T/noenv" "$T/leaks" >"$T/out" 2>"$T/e"; st=$?
+check "clearenv then fork+exec: same output and status, parent and both children reported exactly" \
+    $(same $st && jcheck "$T/ne.*.json" '[{"exe": "/noenv", "definitely_lost": [66, 1], "status": 8},
+        {"exe": "/leaks", "parent": 0, "definitely_lost": [12545, 2], "others_zero": False, "status": 7},
+        {"exe": "/leaks", "parent": 0, "definitely_lost": [12545, 2], "others_zero": False, "status": 7}]' &&
+      echo 0 || echo 1) "$T/j"
+
+# what the children of a cleared environment see: exactly the two variables
+# that make them traced (LD_PRELOAD, MEMSLEUTH_OPTIONS), nothing else; the one
+# difference from a run without memsleuth (docs/ROBUSTNESS.md)
+native "$T/noenv" /usr/bin/env
+"$MS" run --trace=no -- "$T/noenv" /usr/bin/env >"$T/out" 2>"$T/e"; st=$?
+check "clearenv: the children's environment holds only LD_PRELOAD and MEMSLEUTH_OPTIONS" \
+    $([ $st -eq "$(cat "$T/n.st")" ] && [ "$(grep -c '^LD_PRELOAD=.*libmemsleuth_agent' "$T/out")" -eq 2 ] &&
+      [ "$(grep -c '^MEMSLEUTH_OPTIONS=--trace=no$' "$T/out")" -eq 2 ] &&
+      cmp -s "$T/n.out" <(grep -v -e '^LD_PRELOAD=' -e '^MEMSLEUTH_OPTIONS=' "$T/out") && echo 0 || echo 1) "$T/out"
+
+# dlopen/dlclose 1000 times while another thread allocates; one block dropped
+# per load, its stack in the unloaded library still named
+native "$T/dlloop" "$T/libdlloop.so"
+rm -f "$T"/dl.*.json
+timeout 300 "$MS" run --json="$T/dl.%p.json" -- "$T/dlloop" "$T/libdlloop.so" >"$T/out" 2>"$T/e"; st=$?
+check "dlopen/dlclose x1000 with a busy thread: same output, 77,000 bytes in 1,000 blocks, stacks name lib_leak_once" \
+    $(same $st && jcheck "$T/dl.*.json" '[{"exe": "/dlloop", "definitely_lost": [77000, 1000], "frame": "lib_leak_once", "status": 9}]' &&
+      echo 0 || echo 1) "$T/j"
 
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

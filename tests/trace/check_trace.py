@@ -81,7 +81,8 @@ def main():
         off += 16 + clen; chunks += 1
     counts = {}
     for r in recs:
-        counts[NAMES.get(r[0], r[0])] = counts.get(NAMES.get(r[0], r[0]), 0) + 1
+        name = NAMES.get(r[0], "type%d" % r[0])  # unknown types are skipped, and counted
+        counts[name] = counts.get(name, 0) + 1
     # per-address replay: streams are per shard (per address), so order per address holds
     live, bad = {}, 0
     for r in recs:

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# run_agent_e2e.sh MEMSLEUTH [ANALYZE] - the analyzer on traces written by the real agent:
+# `MEMSLEUTH run` traces tests/analyze/progs/growth_srv.c (a server and its forked worker),
+# then `ANALYZE report` / `ANALYZE diff` (default: MEMSLEUTH itself, once report/diff are
+# wired into src/cli/memsleuth.c; before that, the ms-analyze test driver that
+# tests/analyze/run_tests.sh builds) must find: the cache freed only at shutdown
+# (freed_at_exit), the sessions still reachable, the 48-byte leak (lost), the temporary
+# strings, the worker under its parent, and with --scale 100:200 the per-request cost
+# of each site.  Prints ok/not ok lines and "N passed, M failed".
+set -u
+MS=$(realpath "${1:?usage: $0 MEMSLEUTH [ANALYZE]}")
+AN=$(realpath "${2:-$1}")
+T="$(cd "$(dirname "$0")" && pwd)"
+PY="python3 $T/jcheck.py"
+W=$(mktemp -d /tmp/ms-analyze-e2e.XXXXXX)
+trap 'rm -rf "$W"' EXIT
+cd "$W" || exit 1
+pass=0
+fail=0
+t() {
+    local name=$1
+    shift
+    if "$@" >check.out 2>&1; then
+        echo "ok - $name"
+        pass=$((pass + 1))
+    else
+        echo "not ok - $name"
+        sed 's/^/#   /' check.out | head -30
+        fail=$((fail + 1))
+    fi
+}
+gcc -O0 -g -o growth_srv "$T/progs/growth_srv.c" || exit 1
+line() { grep -n "/\* $1 \*/" "$T/progs/growth_srv.c" | cut -d: -f1; }
+CACHE=$(line CACHE)
+SESSION=$(line SESSION)
+LOST=$(line LOST)
+
+for n in 300 100 200; do
+    mkdir -p "run$n"
+    (cd "run$n" && "$MS" run --show-leak-kinds=all --log-file=/dev/null --trace="$W/run$n/gs.%p.trace" \
+        -- ../growth_srv "$n")
+done
+# the server's own trace: the one whose pid is the other's ppid
+parent() { for f in "$1"/gs.*.trace; do "$AN" report --format=dump "$f" | grep -q '^FORK ' && echo "$f"; done; }
+
+"$AN" report --format=json run300/gs.*.trace >r.json 2>r.err
+t "report of the server and its worker: exit 0, no message" sh -c "[ -s r.json ] && [ ! -s r.err ]"
+t "the worker under the server; both exited" $PY r.json - \
+    "len(PS) == 2 and PS[1]['parent_index'] == 0 and PS[0]['children'] == [PS[1]['pid']]" \
+    "PS[0]['end']['how'] == 'exit' and PS[1]['end']['how'] == '_exit'" \
+    "PS[0]['forks'][0]['traced'] is True"
+t "server: growth suspects, each with its fate" $PY r.json - \
+    "[(x['stack'][0]['line'], x['state']) for x in P['growth_suspects']][:3] == [($CACHE, 'freed_at_exit'), ($SESSION, 'reachable'), ($LOST, 'lost')]" \
+    "P['growth_suspects'][0]['stack'][0]['function'] == 'handle'" \
+    "P['growth_suspects'][0]['stack'][0]['file'] == 'growth_srv.c'"
+t "server: leaks by kind at exit" $PY r.json - \
+    "P['leaks']['definitely_lost'] == {'bytes': 1440, 'blocks': 30}" \
+    "P['leaks']['still_reachable']['blocks'] >= 100" \
+    "P['top_leaked'][0]['stack'][0]['line'] == $LOST"
+t "server: temporary strings" $PY r.json - \
+    "P['temporary']['allocations'] >= 300" \
+    "fn(P['top_temporary'][0]) == 'fmt_request' and P['top_temporary'][0]['temporary'] == 300"
+t "server: peak = cache + sessions + leaks + the rest, before shutdown" $PY r.json - \
+    "P['peak_bytes'] >= 300 * 208 + 100 * 208 + 30 * 48" \
+    "P['peak_time_ns'] < P['samples_end_ns'] <= P['run_time_ns']"
+t "worker: its cache is still reachable (it _exits)" $PY r.json - \
+    "[(x['stack'][0]['line'], x['state']) for x in PS[1]['growth_suspects']][0] == ($CACHE, 'reachable')"
+"$AN" report run300/gs.*.trace >r.txt 2>&1
+t "text report: the suspects and their states" sh -c "grep -q 'handle (growth_srv.c:$CACHE) *freed_at_exit' r.txt &&
+    grep -q 'handle (growth_srv.c:$SESSION) *reachable' r.txt && grep -q 'handle (growth_srv.c:$LOST) *lost' r.txt"
+
+"$AN" diff --format=json --scale 100:200 "$(parent run100)" "$(parent run200)" >d.json 2>d.err
+t "diff --scale 100:200: per-request figures" $PY d.json - \
+    "site(d['sites'], 'handle') is not None" \
+    "[round(x['per_iteration_bytes'], 2) for x in d['sites'] if x['stack'][0]['line'] == $CACHE] == [208.0]" \
+    "[round(x['per_iteration_blocks'], 2) for x in d['sites'] if x['stack'][0]['line'] == $CACHE] == [1.0]" \
+    "[round(x['per_iteration_bytes'], 2) for x in d['sites'] if x['stack'][0]['line'] == $LOST] == [4.8]" \
+    "[round(x['per_iteration_blocks'], 2) for x in d['sites'] if x['stack'][0]['line'] == $SESSION] == [0.33]" \
+    "[x['change'] for x in d['sites'] if x['stack'][0]['line'] == $CACHE] == ['grew']"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
