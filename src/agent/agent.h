@@ -212,7 +212,7 @@ void ms_trace_fork(pid_t child) MS_HIDDEN;
 void ms_trace_exec(const char *path) MS_HIDDEN;
 void ms_trace_after_fork_child(void) MS_HIDDEN;
 void ms_trace_leak(int kind, uint32_t stack, uint64_t bytes, uint64_t blocks, uint64_t ind,
-                   int suppressed) MS_HIDDEN;
+                   int suppressed, int shown) MS_HIDDEN;
 void ms_trace_end(int how, int status) MS_HIDDEN;
 pid_t ms_trace_writer_tid(void) MS_HIDDEN;
 

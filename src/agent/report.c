@@ -639,13 +639,14 @@ int ms_report(const struct ms_leak_result *res, int how, int status)
         nshown_total++;
     }
 
-    /* the verdicts go into the trace too */
+    /* the verdicts go into the trace too: every kind (the analyzer finds
+     * reachable growth with them), each saying whether this report showed it */
     extern void ms_trace_leak(int kind, uint32_t stack, uint64_t bytes, uint64_t blocks, uint64_t ind,
-                              int suppressed) MS_HIDDEN;
+                              int suppressed, int shown) MS_HIDDEN;
     for (size_t i = 0; i < nrec; i++)
-        if (ms_opt.leak_check && (ms_opt.show_kinds & (1u << recs[i].kind)))
+        if (ms_opt.leak_check)
             ms_trace_leak(recs[i].kind, recs[i].stack, recs[i].bytes, recs[i].blocks, recs[i].ind_bytes,
-                          recs[i].suppressed);
+                          recs[i].suppressed, (ms_opt.show_kinds & (1u << recs[i].kind)) != 0);
 
     uint64_t allocs, frees, abytes;
     ms_table_totals(&allocs, &frees, &abytes);

@@ -604,7 +604,7 @@ void ms_trace_exec(const char *path)
     flush();
 }
 
-void ms_trace_leak(int kind, uint32_t stack, uint64_t bytes, uint64_t blocks, uint64_t ind, int suppressed)
+void ms_trace_leak(int kind, uint32_t stack, uint64_t bytes, uint64_t blocks, uint64_t ind, int suppressed, int shown)
 {
     if (!trace_on)
         return;
@@ -618,6 +618,7 @@ void ms_trace_leak(int kind, uint32_t stack, uint64_t bytes, uint64_t blocks, ui
         p = put_varint(p, blocks);
         p = put_varint(p, ind);
         p = put_varint(p, (uint64_t)suppressed);
+        p = put_varint(p, (uint64_t)(shown != 0));
         b->len = (uint32_t)(rec_end(p, lp) - b->data);
     }
     pthread_mutex_unlock(&misc_lock);

@@ -322,9 +322,12 @@ static int xml_trace(FILE *o, const struct ms_model *m, const char *trace)
     static const char *const kind_text[4] = { "definitely lost", "indirectly lost",
                                               "possibly lost", "still reachable" };
     size_t nrec = 0;
+    /* the kinds the run's report printed (--show-leak-kinds), as valgrind's
+     * XML holds only those; the trace holds every kind */
+    const unsigned kinds = m->leak_shown_kinds;
     for (size_t i = 0; i < m->nsites; i++)
         for (int k = 0; k < 4; k++)
-            nrec += m->sites[i].leak_blocks[k][0] || m->sites[i].leak_bytes[k][0];
+            nrec += (kinds >> k & 1) && (m->sites[i].leak_blocks[k][0] || m->sites[i].leak_bytes[k][0]);
     struct lrec *r = calloc(nrec ? nrec : 1, sizeof *r);
     struct ms_pcache c;
     if (!r || ms_pcache_init(&c, m) < 0) {
@@ -335,7 +338,7 @@ static int xml_trace(FILE *o, const struct ms_model *m, const char *trace)
     for (size_t i = 0; i < m->nsites; i++)
         for (int k = 0; k < 4; k++) {
             const struct ms_site *s = &m->sites[i];
-            if (!s->leak_blocks[k][0] && !s->leak_bytes[k][0])
+            if (!(kinds >> k & 1) || (!s->leak_blocks[k][0] && !s->leak_bytes[k][0]))
                 continue;
             r[n] = (struct lrec){ i, k, s->leak_bytes[k][0], s->leak_blocks[k][0],
                                   s->leak_bytes[k][0] + (k == 0 ? s->leak_indirect_bytes : 0) };

@@ -682,6 +682,8 @@ static int feed_leak(struct ms_model *m, const struct ms_trace_rec *rec)
         s->leak_indirect_bytes += rec->u.leak.indirect_bytes;
     m->leak_bytes[k][sup] += rec->u.leak.bytes;
     m->leak_blocks[k][sup] += rec->u.leak.blocks;
+    if (rec->u.leak.shown)
+        m->leak_shown_kinds |= 1u << k;
     m->have_leaks = 1;
     return 0;
 }

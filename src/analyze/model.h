@@ -187,6 +187,7 @@ struct ms_model {
     uint64_t samples, peak_rss, peak_rss_t, last_rss;
     /* LEAK totals: [kind][suppressed] */
     int have_leaks;
+    unsigned leak_shown_kinds; /* bit k: LEAK records of kind k the text report printed (--show-leak-kinds) */
     uint64_t leak_bytes[4][2], leak_blocks[4][2];
     /* records */
     uint32_t version, chunks; /* of the file (ms_model_load) */

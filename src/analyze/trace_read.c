@@ -610,6 +610,7 @@ static int decode(struct ms_trace_reader *r, struct ms_trace_rec *rec)
         rec->u.leak.blocks = get_varint(&c);
         rec->u.leak.indirect_bytes = get_varint(&c);
         rec->u.leak.suppressed = get_varint(&c);
+        rec->u.leak.shown = c.p < c.e ? get_varint(&c) : 1;
         break;
     case MS_REC_END:
         get_dt(r, &c, rec);

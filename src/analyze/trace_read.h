@@ -146,6 +146,7 @@ struct ms_trace_rec {
         } sample;
         struct {
             uint64_t kind, stack, bytes, blocks, indirect_bytes, suppressed;
+            uint64_t shown; /* the text report printed this kind (appended field; 1 if absent) */
         } leak;
         struct {
             uint64_t how, status;
