@@ -137,14 +137,14 @@ static int is_callee(uintptr_t pc)
     return (pc >= callee_lo[0] && pc < callee_hi[0]) || (pc >= callee_lo[1] && pc < callee_hi[1]);
 }
 
-/* glibc's x86-64 signal return trampoline: mov $15, %rax; syscall (the
- * return address of a signal handler's frame) */
+/* pc is glibc's signal return trampoline (the return address of a signal
+ * handler's frame); only libc's text is read, never across a page end */
 static int is_restorer(uintptr_t pc)
 {
-    static const unsigned char code[9] = { 0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05 };
-    if (!is_callee(pc) || (pc & 4095) > 4096 - sizeof code)
+    const size_t n = sizeof ms_restore_rt_code;
+    if (!is_callee(pc) || (pc & 4095) > 4096 - n)
         return 0;
-    return memcmp((const void *)pc, code, sizeof code) == 0;
+    return memcmp((const void *)pc, ms_restore_rt_code, n) == 0;
 }
 
 /* Keep the program's frames of a captured stack: drop the agent's own

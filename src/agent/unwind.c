@@ -776,7 +776,7 @@ static int run_cfa(struct builder *b, const struct cie *c, const uint8_t *ins, c
     return 1;
 }
 
-static const uint8_t restore_rt_code[9] = {0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05};
+const uint8_t ms_restore_rt_code[9] = {0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05};
 
 /* rows of one FDE, whose pcs are limited to [hdr_start, next_start) */
 static void do_fde(struct builder *b, uintptr_t fde, uintptr_t hdr_start, uintptr_t next_start,
@@ -820,8 +820,8 @@ static void do_fde(struct builder *b, uintptr_t fde, uintptr_t hdr_start, uintpt
         int ok = 0;
         for (int k = 0; k <= 2 && !ok; k++) {
             struct rd cr;
-            if (rd_init(&cr, b->segs, start + (uintptr_t)k, sizeof restore_rt_code) &&
-                !memcmp(cr.p, restore_rt_code, sizeof restore_rt_code))
+            if (rd_init(&cr, b->segs, start + (uintptr_t)k, sizeof ms_restore_rt_code) &&
+                !memcmp(cr.p, ms_restore_rt_code, sizeof ms_restore_rt_code))
                 ok = 1;
         }
         emit(b, start, classify(NULL, 1, ok));

@@ -126,6 +126,10 @@ extern "C" {
  * signal-safe (libunwind blocks signals around its locks). */
 int ms_unwind_capture(uintptr_t *pcs, int max);
 
+/* glibc's x86-64 signal return trampoline, __restore_rt: mov $15, %rax;
+ * syscall.  A signal handler's frame returns to it. */
+extern const uint8_t ms_restore_rt_code[9];
+
 /* Counters for the verification mode and statistics.
  *   fast_frames      pcs produced without libunwind (table walk or memo)
  *   fallback_frames  pcs produced by libunwind (in fallback stacks)

@@ -21,6 +21,10 @@
 
 struct ms_sym;
 
+/* --format=dump: a quoted string with \" \\ and \xNN for control and
+   non-ASCII bytes: one line, stable whatever the bytes */
+void ms_an_dump_str(FILE *o, struct ms_trace_str s);
+
 /* One source frame of a symbolized stack (strings owned, NULL if unknown). */
 struct ms_an_frame {
     uint64_t pc;              /* the return address as in the trace */

@@ -52,21 +52,6 @@ static char *fmt(const char *f, ...)
     return s;
 }
 
-static int grow(void **p, size_t *cap, size_t elem, size_t need)
-{
-    if (need <= *cap)
-        return 0;
-    size_t nc = *cap ? *cap : 64;
-    while (nc < need)
-        nc *= 2;
-    void *np = realloc(*p, nc * elem);
-    if (!np)
-        return -1;
-    *p = np;
-    *cap = nc;
-    return 0;
-}
-
 static const char *base_name(const char *p)
 {
     const char *s = p ? strrchr(p, '/') : NULL;
@@ -163,7 +148,7 @@ static void parse_nodes(struct graph *g, struct cur *c)
     uint64_t prev_addr = 0;
     for (uint64_t k = 0; k < count && !c->bad && !g->bad; k++) {
         size_t i = g->nn;
-        if (grow((void **)&g->addr, &g->cap_n, sizeof *g->addr, i + 1)) {
+        if (ms_an_grow((void **)&g->addr, &g->cap_n, i + 1, sizeof *g->addr)) {
             g->bad = 2;
             return;
         }
@@ -174,7 +159,7 @@ static void parse_nodes(struct graph *g, struct cur *c)
         uint32_t *nst = ns ? realloc(g->stack, cap * sizeof *nst) : NULL;
         if (nst)
             g->stack = nst;
-        if (!ns || !nst || grow((void **)&g->soff, &g->cap_off, sizeof *g->soff, i + 2)) {
+        if (!ns || !nst || ms_an_grow((void **)&g->soff, &g->cap_off, i + 2, sizeof *g->soff)) {
             g->bad = 2;
             return;
         }
@@ -189,7 +174,7 @@ static void parse_nodes(struct graph *g, struct cur *c)
             return;
         }
         g->soff[i] = g->ne;
-        if (grow((void **)&g->succ, &g->cap_e, sizeof *g->succ, g->ne + ne)) {
+        if (ms_an_grow((void **)&g->succ, &g->cap_e, g->ne + ne, sizeof *g->succ)) {
             g->bad = 2;
             return;
         }
@@ -214,7 +199,7 @@ static void parse_edges(struct graph *g, struct cur *c)
 {
     uint64_t src = get_varint(c), n = get_varint(c);
     if (c->bad || !g->nn || src != g->nn - 1 || n > (uint64_t)(c->e - c->p) ||
-        grow((void **)&g->succ, &g->cap_e, sizeof *g->succ, g->ne + n)) {
+        ms_an_grow((void **)&g->succ, &g->cap_e, g->ne + n, sizeof *g->succ)) {
         g->bad = 1;
         return;
     }
@@ -252,8 +237,8 @@ static void parse_roots(struct graph *g, struct cur *c)
     rg.mod = get_varint(c);
     uint64_t n = get_varint(c);
     if (c->bad || n > (uint64_t)(c->e - c->p) ||
-        grow((void **)&g->g, &g->cap_g, sizeof *g->g, g->ng + 1) ||
-        grow((void **)&g->re, &g->cap_re, sizeof *g->re, g->nre + n)) {
+        ms_an_grow((void **)&g->g, &g->cap_g, g->ng + 1, sizeof *g->g) ||
+        ms_an_grow((void **)&g->re, &g->cap_re, g->nre + n, sizeof *g->re)) {
         g->bad = 1;
         return;
     }
@@ -424,7 +409,7 @@ static long root_of(struct rootset *rs, const char *key, int *fresh)
         h = (h + 1) & (rs->hcap - 1);
     }
     size_t cap = rs->cap;
-    if (grow((void **)&rs->r, &rs->cap, sizeof *rs->r, rs->n + 1))
+    if (ms_an_grow((void **)&rs->r, &rs->cap, rs->n + 1, sizeof *rs->r))
         return -1;
     if (rs->cap != cap) {
         char **nk = realloc(rs->keys, rs->cap * sizeof *nk);
@@ -690,7 +675,7 @@ static int dominators(const struct full *f, struct dom *d)
     if (!d->dfnum || !d->vertex || !d->idom || !parent)
         goto out;
     /* DFS: a stack of (node, the number of the node it was reached from) */
-    if (grow((void **)&stk, &cap_stk, sizeof *stk, 1024))
+    if (ms_an_grow((void **)&stk, &cap_stk, 1024, sizeof *stk))
         goto out;
     stk[nstk++] = (struct sitem){ (uint32_t)(N - 1), 0 };
     uint32_t n = 0;
@@ -703,7 +688,7 @@ static int dominators(const struct full *f, struct dom *d)
         parent[n] = it.from;
         uint64_t b, e;
         const uint32_t *a = succ_of(f, it.v, &b, &e);
-        if (grow((void **)&stk, &cap_stk, sizeof *stk, nstk + (e - b)))
+        if (ms_an_grow((void **)&stk, &cap_stk, nstk + (e - b), sizeof *stk))
             goto out;
         /* pushed in reverse: the first successor is visited first */
         for (uint64_t k = e; k-- > b;) {
@@ -1125,7 +1110,7 @@ struct ms_graph_info *ms_graph_analyze(const char *path, const char *why, uint64
             if (id > (1u << 30))
                 break;
             size_t cap = x.st_cap;
-            if (grow((void **)&x.st_off, &x.st_cap, sizeof *x.st_off, id + 1)) {
+            if (ms_an_grow((void **)&x.st_off, &x.st_cap, id + 1, sizeof *x.st_off)) {
                 oom = 1;
                 break;
             }
@@ -1137,7 +1122,7 @@ struct ms_graph_info *ms_graph_analyze(const char *path, const char *why, uint64
             x.st_n = nn;
             for (size_t i = cap; i < x.st_cap; i++)
                 x.st_n[i] = 0, x.st_off[i] = 0;
-            if (grow((void **)&x.pcs, &x.cap_pcs, sizeof *x.pcs, x.npcs + rec.u.stack.kept)) {
+            if (ms_an_grow((void **)&x.pcs, &x.cap_pcs, x.npcs + rec.u.stack.kept, sizeof *x.pcs)) {
                 oom = 1;
                 break;
             }

@@ -111,10 +111,7 @@ struct tree {
 
 static size_t hash64(uint64_t k, size_t cap)
 {
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdull;
-    k ^= k >> 33;
-    return (size_t)k & (cap - 1);
+    return (size_t)ms_an_hash64(k) & (cap - 1);
 }
 
 /* the child of parent named name (made if new); UINT32_MAX out of memory */

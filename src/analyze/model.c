@@ -70,8 +70,7 @@ static int nomem(struct ms_model *m)
     return -1;
 }
 
-/* grow *p (elements of size sz, capacity *cap) to hold at least need */
-static int grow(void **p, size_t *cap, size_t need, size_t sz)
+int ms_an_grow(void **p, size_t *cap, size_t need, size_t sz)
 {
     if (need <= *cap)
         return 0;
@@ -86,7 +85,7 @@ static int grow(void **p, size_t *cap, size_t need, size_t sz)
     return 0;
 }
 
-static uint64_t hash64(uint64_t x)
+uint64_t ms_an_hash64(uint64_t x)
 {
     x ^= x >> 33;
     x *= 0xff51afd7ed558ccdull;
@@ -107,7 +106,7 @@ static int site_map_grow(struct ms_model *m)
     if (!nm)
         return -1;
     for (size_t i = 0; i < m->nsites; i++) {
-        size_t h = hash64(m->sites[i].stack_id) & (nc - 1);
+        size_t h = ms_an_hash64(m->sites[i].stack_id) & (nc - 1);
         while (nm[h])
             h = (h + 1) & (nc - 1);
         nm[h] = (uint32_t)(i + 1);
@@ -122,7 +121,7 @@ static int site_map_grow(struct ms_model *m)
 static size_t get_site(struct ms_model *m, uint64_t id)
 {
     if (m->site_map_cap) {
-        size_t h = hash64(id) & (m->site_map_cap - 1);
+        size_t h = ms_an_hash64(id) & (m->site_map_cap - 1);
         while (m->site_map[h]) {
             size_t i = m->site_map[h] - 1;
             if (m->sites[i].stack_id == id)
@@ -134,14 +133,14 @@ static size_t get_site(struct ms_model *m, uint64_t id)
         return SIZE_MAX;
     if ((m->nsites + 1) * 10 > m->site_map_cap * 7 && site_map_grow(m) < 0)
         return SIZE_MAX;
-    if (grow((void **)&m->sites, &m->capsites, m->nsites + 1, sizeof *m->sites) < 0)
+    if (ms_an_grow((void **)&m->sites, &m->capsites, m->nsites + 1, sizeof *m->sites) < 0)
         return SIZE_MAX;
     size_t i = m->nsites++;
     struct ms_site *s = &m->sites[i];
     memset(s, 0, sizeof *s);
     s->stack_id = id;
     s->series = -1;
-    size_t h = hash64(id) & (m->site_map_cap - 1);
+    size_t h = ms_an_hash64(id) & (m->site_map_cap - 1);
     while (m->site_map[h])
         h = (h + 1) & (m->site_map_cap - 1);
     m->site_map[h] = (uint32_t)(i + 1);
@@ -154,7 +153,7 @@ static size_t get_site(struct ms_model *m, uint64_t id)
 
 static size_t blk_slot(const struct ms_model *m, uint64_t addr)
 {
-    return hash64(addr) & (m->blk_cap - 1);
+    return ms_an_hash64(addr) & (m->blk_cap - 1);
 }
 
 static int blk_grow(struct ms_model *m)
@@ -166,7 +165,7 @@ static int blk_grow(struct ms_model *m)
     for (size_t i = 0; i < m->blk_cap; i++) {
         if (!m->blk[i].addr)
             continue;
-        size_t h = hash64(m->blk[i].addr) & (nc - 1);
+        size_t h = ms_an_hash64(m->blk[i].addr) & (nc - 1);
         while (nb[h].addr)
             h = (h + 1) & (nc - 1);
         nb[h] = m->blk[i];
@@ -264,7 +263,7 @@ static void grid_cover(struct ms_model *m, uint64_t t)
 static void new_series(struct ms_model *m, size_t site, uint64_t t)
 {
     if (m->nseries >= MS_MODEL_SERIES_CAP + 1 ||
-        grow((void **)&m->series, &m->capseries, m->nseries + 1, sizeof *m->series) < 0) {
+        ms_an_grow((void **)&m->series, &m->capseries, m->nseries + 1, sizeof *m->series) < 0) {
         m->series_refused++;
         m->sites[site].series = -2; /* refused: counted once */
         return;
@@ -450,7 +449,7 @@ static int push_event(struct ms_model *m, uint64_t t, uint64_t size, size_t site
     struct ms_tev ev = { t, size, (uint32_t)site, (uint32_t)is_free };
     if (!r || t < r->last_t) {
         /* time went back: a new run (another shard's chunk) */
-        if (grow((void **)&m->heap, &m->capheap, m->nheap + 1, sizeof *m->heap) < 0)
+        if (ms_an_grow((void **)&m->heap, &m->capheap, m->nheap + 1, sizeof *m->heap) < 0)
             return nomem(m);
         r = m->free_runs;
         if (r) {
@@ -617,7 +616,7 @@ static int feed_module(struct ms_model *m, const struct ms_trace_rec *rec)
         m->mods_dropped++;
         return 0;
     }
-    if (grow((void **)&m->mods, &m->capmods, m->nmods + 1, sizeof *m->mods) < 0)
+    if (ms_an_grow((void **)&m->mods, &m->capmods, m->nmods + 1, sizeof *m->mods) < 0)
         return nomem(m);
     struct ms_module *md = &m->mods[m->nmods];
     memset(md, 0, sizeof *md);
@@ -653,7 +652,7 @@ static int feed_stack(struct ms_model *m, const struct ms_trace_rec *rec)
         return 0;
     }
     size_t n = rec->u.stack.kept;
-    if (grow((void **)&m->pcs, &m->cappcs, m->npcs + n, sizeof *m->pcs) < 0)
+    if (ms_an_grow((void **)&m->pcs, &m->cappcs, m->npcs + n, sizeof *m->pcs) < 0)
         return nomem(m);
     if (n)
         memcpy(m->pcs + m->npcs, rec->u.stack.pcs, n * sizeof *m->pcs);
@@ -736,7 +735,7 @@ int ms_model_feed(struct ms_model *m, const struct ms_trace_rec *rec)
     case MS_REC_FORK:
         m->forks_total++;
         if (m->nforks < MS_MODEL_MAX_FORKS) {
-            if (grow((void **)&m->forks, &m->capforks, m->nforks + 1, sizeof *m->forks) < 0)
+            if (ms_an_grow((void **)&m->forks, &m->capforks, m->nforks + 1, sizeof *m->forks) < 0)
                 return nomem(m);
             m->forks[m->nforks++] = (struct ms_fork){ rec->t, rec->u.fork.child_pid };
         }
@@ -755,7 +754,7 @@ int ms_model_feed(struct ms_model *m, const struct ms_trace_rec *rec)
     case MS_REC_SNAPSHOT:
         m->snaps_total++;
         if (m->nsnaps < MS_MODEL_MAX_SNAPSHOTS) {
-            if (grow((void **)&m->snaps, &m->capsnaps, m->nsnaps + 1, sizeof *m->snaps) < 0)
+            if (ms_an_grow((void **)&m->snaps, &m->capsnaps, m->nsnaps + 1, sizeof *m->snaps) < 0)
                 return nomem(m);
             struct ms_snapshot *sn = &m->snaps[m->nsnaps++];
             memset(sn, 0, sizeof *sn);

@@ -273,6 +273,13 @@ uint64_t ms_site_leak_blocks(const struct ms_site *s, unsigned kind_mask, int su
    then holds no sites (nsites == 0). */
 void ms_model_shrink(struct ms_model *m);
 
+/* Helpers the analyzer's tables share.  ms_an_grow: grow *p (elements of
+   size sz, capacity *cap, doubling from 16) to hold at least need; 0, or -1
+   out of memory (*p untouched).  ms_an_hash64: a 64-bit mixer (murmur3's
+   finalizer) for open-addressing tables. */
+int ms_an_grow(void **p, size_t *cap, size_t need, size_t sz);
+uint64_t ms_an_hash64(uint64_t x);
+
 /* Read a whole trace into a new model.  Returns the model (NULL only when
    the trace cannot be opened: err says why).  *status gets how reading ended
    and msg (if not NULL) its message.  The model is finished. */

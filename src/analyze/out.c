@@ -638,3 +638,18 @@ int ms_an_trace_status(const char *path, enum ms_trace_status st, const char *ms
     fprintf(stderr, "memsleuth: error: '%s': %s\n", path, msg);
     return 1;
 }
+
+void ms_an_dump_str(FILE *o, struct ms_trace_str s)
+{
+    fputc('"', o);
+    for (size_t i = 0; i < s.len; i++) {
+        unsigned char c = (unsigned char)s.p[i];
+        if (c == '"' || c == '\\')
+            fprintf(o, "\\%c", c);
+        else if (c < 0x20 || c >= 0x7f)
+            fprintf(o, "\\x%02x", c);
+        else
+            fputc(c, o);
+    }
+    fputc('"', o);
+}

@@ -33,36 +33,11 @@ static int nomem(struct ms_pools *pl)
     return -1;
 }
 
-static int grow(void **p, size_t *cap, size_t need, size_t sz)
-{
-    if (need <= *cap)
-        return 0;
-    size_t nc = *cap ? *cap : 16;
-    while (nc < need)
-        nc *= 2;
-    void *q = realloc(*p, nc * sz);
-    if (!q)
-        return -1;
-    *p = q;
-    *cap = nc;
-    return 0;
-}
-
-static uint64_t hash64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ull;
-    x ^= x >> 33;
-    return x;
-}
-
 static struct ms_pools_kv *kv_find(struct ms_pools_kv *t, size_t cap, uint64_t k)
 {
     if (!cap || !k)
         return NULL;
-    for (size_t i = hash64(k) & (cap - 1);; i = (i + 1) & (cap - 1)) {
+    for (size_t i = ms_an_hash64(k) & (cap - 1);; i = (i + 1) & (cap - 1)) {
         if (t[i].k == k)
             return &t[i];
         if (!t[i].k)
@@ -79,7 +54,7 @@ static int kv_put(struct ms_pools_kv **t, size_t *cap, size_t *n, uint64_t k, ui
             return -1;
         for (size_t i = 0; i < *cap; i++)
             if ((*t)[i].k) {
-                size_t j = hash64((*t)[i].k) & (nc - 1);
+                size_t j = ms_an_hash64((*t)[i].k) & (nc - 1);
                 while (nt[j].k)
                     j = (j + 1) & (nc - 1);
                 nt[j] = (*t)[i];
@@ -88,7 +63,7 @@ static int kv_put(struct ms_pools_kv **t, size_t *cap, size_t *n, uint64_t k, ui
         *t = nt;
         *cap = nc;
     }
-    size_t i = hash64(k) & (*cap - 1);
+    size_t i = ms_an_hash64(k) & (*cap - 1);
     while ((*t)[i].k && (*t)[i].k != k)
         i = (i + 1) & (*cap - 1);
     if (!(*t)[i].k)
@@ -104,7 +79,7 @@ static void kv_del(struct ms_pools_kv *t, size_t cap, size_t *n, struct ms_pools
     size_t i = (size_t)(e - t);
     (*n)--;
     for (size_t j = (i + 1) & (cap - 1); t[j].k; j = (j + 1) & (cap - 1)) {
-        size_t h = hash64(t[j].k) & (cap - 1);
+        size_t h = ms_an_hash64(t[j].k) & (cap - 1);
         /* can the entry at j move to the hole at i? (h not cyclically in (i, j]) */
         if ((j > i && (h <= i || h > j)) || (j < i && h <= i && h > j)) {
             t[i] = t[j];
@@ -185,7 +160,7 @@ static uint64_t str_hash(const char *p, size_t n, uint64_t line)
     uint64_t h = 1469598103934665603ull ^ line;
     for (size_t i = 0; i < n; i++)
         h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
-    return hash64(h);
+    return ms_an_hash64(h);
 }
 
 static int feed_site(struct ms_pools *pl, const struct ms_trace_rec *rec)
@@ -224,7 +199,7 @@ static int feed_site(struct ms_pools *pl, const struct ms_trace_rec *rec)
         j = (j + 1) & (pl->site_hash_cap - 1);
     }
     if (!si) {
-        if (grow((void **)&pl->sites, &pl->capsites, pl->nsites + 1, sizeof *pl->sites) < 0)
+        if (ms_an_grow((void **)&pl->sites, &pl->capsites, pl->nsites + 1, sizeof *pl->sites) < 0)
             return nomem(pl);
         struct ms_pools_site *s = &pl->sites[pl->nsites];
         memset(s, 0, sizeof *s);
@@ -382,7 +357,7 @@ static int64_t node_new(struct ms_pools *pl, uint64_t addr, uint32_t site, uint6
         i = pl->free_nodes;
         pl->free_nodes = N(pl, i)->next_free;
     } else {
-        if (grow((void **)&pl->nodes, &pl->capnodes, pl->nnodes + 1, sizeof *pl->nodes) < 0)
+        if (ms_an_grow((void **)&pl->nodes, &pl->capnodes, pl->nnodes + 1, sizeof *pl->nodes) < 0)
             return nomem(pl);
         i = (int64_t)pl->nnodes++;
     }
@@ -492,7 +467,7 @@ static int blk_new(struct ms_pools *pl, int64_t node, uint64_t addr, uint64_t si
         b = pl->free_blk;
         pl->free_blk = pl->blk[b].next;
     } else {
-        if (grow((void **)&pl->blk, &pl->capblk, pl->nblk + 1, sizeof *pl->blk) < 0)
+        if (ms_an_grow((void **)&pl->blk, &pl->capblk, pl->nblk + 1, sizeof *pl->blk) < 0)
             return nomem(pl);
         b = (int64_t)pl->nblk++;
     }
@@ -1412,21 +1387,6 @@ void ms_pools_json(FILE *o, const struct ms_pools *pl)
 /* dump                                                                */
 /* ------------------------------------------------------------------ */
 
-static void dump_s(FILE *o, struct ms_trace_str s)
-{
-    fputc('"', o);
-    for (size_t i = 0; i < s.len; i++) {
-        unsigned char c = (unsigned char)s.p[i];
-        if (c == '"' || c == '\\')
-            fprintf(o, "\\%c", c);
-        else if (c < 0x20 || c >= 0x7f)
-            fprintf(o, "\\x%02x", c);
-        else
-            fputc(c, o);
-    }
-    fputc('"', o);
-}
-
 int ms_pools_dump_rec(FILE *o, const struct ms_trace_rec *r)
 {
     if (r->type < MS_REC_POOL_SITE || r->type > MS_REC_POOL_CLAIM)
@@ -1439,7 +1399,7 @@ int ms_pools_dump_rec(FILE *o, const struct ms_trace_rec *r)
     switch (r->type) {
     case MS_REC_POOL_SITE:
         fprintf(o, " id=%llu line=%llu file=", (unsigned long long)p->id, (unsigned long long)p->line);
-        dump_s(o, p->str);
+        ms_an_dump_str(o, p->str);
         break;
     case MS_REC_POOL_NEW:
         fprintf(o, " pool=0x%llx parent=0x%llx site=%llu", (unsigned long long)p->pool,
@@ -1447,7 +1407,7 @@ int ms_pools_dump_rec(FILE *o, const struct ms_trace_rec *r)
         break;
     case MS_REC_POOL_NAME:
         fprintf(o, " pool=0x%llx name=", (unsigned long long)p->pool);
-        dump_s(o, p->str);
+        ms_an_dump_str(o, p->str);
         break;
     case MS_REC_POOL_DESTROY:
         fprintf(o, " pool=0x%llx site=%llu", (unsigned long long)p->pool, (unsigned long long)p->site);

@@ -1018,23 +1018,6 @@ static void json_report(FILE *o, struct proc *ps, size_t n, const size_t *order)
 /* dump                                                                */
 /* ------------------------------------------------------------------ */
 
-/* a quoted string with \" \\ and \xNN for control and non-ASCII bytes:
-   one line, stable whatever the bytes */
-static void dump_str(FILE *o, struct ms_trace_str s)
-{
-    fputc('"', o);
-    for (size_t i = 0; i < s.len; i++) {
-        unsigned char c = (unsigned char)s.p[i];
-        if (c == '"' || c == '\\')
-            fprintf(o, "\\%c", c);
-        else if (c < 0x20 || c >= 0x7f)
-            fprintf(o, "\\x%02x", c);
-        else
-            fputc(c, o);
-    }
-    fputc('"', o);
-}
-
 static void dump_rec(FILE *o, const struct ms_trace_rec *r)
 {
     const char *name = ms_trace_rec_name(r->type);
@@ -1052,18 +1035,18 @@ static void dump_rec(FILE *o, const struct ms_trace_rec *r)
     case MS_REC_PROCESS:
         fprintf(o, " pid=%llu ppid=%llu start_unix_ns=%llu exe=", (unsigned long long)r->u.process.pid,
                 (unsigned long long)r->u.process.ppid, (unsigned long long)r->u.process.start_unix_ns);
-        dump_str(o, r->u.process.exe);
+        ms_an_dump_str(o, r->u.process.exe);
         fprintf(o, " argc=%llu argv=[", (unsigned long long)r->u.process.argc);
         for (size_t i = 0; i < r->u.process.argv_kept; i++) {
             fputs(i ? "," : "", o);
-            dump_str(o, r->u.process.argv[i]);
+            ms_an_dump_str(o, r->u.process.argv[i]);
         }
         fprintf(o, "] cwd=");
-        dump_str(o, r->u.process.cwd);
+        ms_an_dump_str(o, r->u.process.cwd);
         break;
     case MS_REC_MODULE:
         fprintf(o, " path=");
-        dump_str(o, r->u.module.path);
+        ms_an_dump_str(o, r->u.module.path);
         fprintf(o, " build_id=");
         for (size_t i = 0; i < r->u.module.build_id.len; i++)
             fprintf(o, "%02x", (unsigned char)r->u.module.build_id.p[i]);
@@ -1083,7 +1066,7 @@ static void dump_rec(FILE *o, const struct ms_trace_rec *r)
         break;
     case MS_REC_THREAD:
         fprintf(o, " tid=%llu name=", (unsigned long long)r->u.thread.tid);
-        dump_str(o, r->u.thread.name);
+        ms_an_dump_str(o, r->u.thread.name);
         break;
     case MS_REC_ALLOC:
         fprintf(o, " addr=0x%llx size=%llu stack=%llu fn=", (unsigned long long)r->u.alloc.addr,
@@ -1127,7 +1110,7 @@ static void dump_rec(FILE *o, const struct ms_trace_rec *r)
         break;
     case MS_REC_EXEC:
         fprintf(o, " path=");
-        dump_str(o, r->u.exec.path);
+        ms_an_dump_str(o, r->u.exec.path);
         break;
     case MS_REC_LOST:
         fprintf(o, " count=%llu", (unsigned long long)r->u.lost.count);
@@ -1168,7 +1151,7 @@ static int dump_trace(FILE *o, const char *path, int *bad)
         return -1;
     }
     fprintf(o, "TRACE file=");
-    dump_str(o, (struct ms_trace_str){ path, strlen(path) });
+    ms_an_dump_str(o, (struct ms_trace_str){ path, strlen(path) });
     fprintf(o, " version=%u\n", ms_trace_version(r));
     struct ms_trace_rec rec;
     uint32_t chunk = 0;
