@@ -72,6 +72,7 @@ int ms_table_init(void) MS_HIDDEN;
 void ms_table_insert(uintptr_t addr, uint64_t size, uint32_t stack, int kind, int fn) MS_HIDDEN;
 /* removes and returns 1 with *out filled, or 0 when addr is not live */
 int ms_table_remove(uintptr_t addr, struct ms_block *out) MS_HIDDEN;
+int ms_table_release(uintptr_t addr, struct ms_block *out) MS_HIDDEN;
 int ms_table_lookup(uintptr_t addr, struct ms_block *out) MS_HIDDEN;
 void ms_table_set_kind(uintptr_t addr, int kind, int fn) MS_HIDDEN;
 size_t ms_table_count(void) MS_HIDDEN;

@@ -130,8 +130,6 @@ void ms_hooks_late_init(void)
     dl_iterate_phdr(note_callee, probe);
 }
 
-static inline int is_self(uintptr_t pc) { return pc >= ms_self_lo && pc < ms_self_hi; }
-
 static int is_callee(uintptr_t pc)
 {
     return (pc >= callee_lo[0] && pc < callee_hi[0]) || (pc >= callee_lo[1] && pc < callee_hi[1]);
@@ -155,9 +153,21 @@ static int is_restorer(uintptr_t pc)
  * number kept. */
 static int program_frames(uintptr_t *pcs, int n, int max_keep)
 {
-    int keep = 0;
-    for (int i = 0; i < n && keep < max_keep; i++) {
-        if (!is_self(pcs[i])) {
+    const uintptr_t lo = ms_self_lo, len = ms_self_hi - ms_self_lo;
+    int keep = 0, i = 0;
+    /* the common case: the hooks' frames, then none of ours */
+    while (i < n && pcs[i] - lo < len)
+        i++;
+    int j0 = i;
+    while (i < n && pcs[i] - lo >= len)
+        i++;
+    if (i == n) {
+        keep = n - j0 < max_keep ? n - j0 : max_keep;
+        memmove(pcs, pcs + j0, (size_t)keep * sizeof *pcs);
+        return keep;
+    }
+    for (i = 0; i < n && keep < max_keep; i++) {
+        if (pcs[i] - lo >= len) {
             pcs[keep++] = pcs[i];
             continue;
         }
@@ -426,7 +436,7 @@ static void free_common(void *p, int kind, const char *fnname)
     int e = errno;
     enter_busy();
     struct ms_block b;
-    if (ms_table_remove((uintptr_t)p, &b)) {
+    if (ms_table_release((uintptr_t)p, &b)) {
         /* the stack of a free costs as much as an allocation's: only kept
          * when asked (valgrind's --keep-stacktraces) or for an error */
         int bad = !kind_ok(b.kind, kind);
@@ -434,7 +444,8 @@ static void free_common(void *p, int kind, const char *fnname)
         if (bad)
             ms_error_record(MS_ERR_MISMATCHED_FREE, st, (uintptr_t)p, 1, b.size, b.stack, 0,
                             b.fn, dealloc_name(kind, fnname));
-        ms_freed_remember((uintptr_t)p, b.size, b.stack, st);
+        if (st)
+            ms_freed_remember((uintptr_t)p, b.size, b.stack, st);
         if (MS_UNLIKELY(ms_opt.free_fill >= 0))
             memset(p, ms_opt.free_fill, b.size);
         ms_real.free(p);

@@ -12,6 +12,7 @@
  * again and appends.  A stack id is 1-based; 0 means "unknown".
  */
 #include "agent.h"
+#include "lock.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -27,7 +28,7 @@ struct freed {
 };
 
 struct shard {
-    pthread_mutex_t lock;
+    ms_lock_t lock;
     struct ms_block *slots;  /* cap entries, addr 0 = empty */
     size_t cap, count;
     uint64_t allocs, frees, bytes;
@@ -46,11 +47,11 @@ void ms_table_lock_shard(int i) MS_HIDDEN;
 void ms_table_unlock_shard(int i) MS_HIDDEN;
 void ms_table_lock_shard(int i)
 {
-    pthread_mutex_lock(&shards[i].lock);
+    ms_lock(&shards[i].lock);
 }
 void ms_table_unlock_shard(int i)
 {
-    pthread_mutex_unlock(&shards[i].lock);
+    ms_unlock(&shards[i].lock);
 }
 
 void ms_table_live(uint64_t *bytes, uint64_t *blocks) MS_HIDDEN;
@@ -77,7 +78,7 @@ int ms_table_init(void)
 {
     for (int i = 0; i < NSHARD; i++) {
         struct shard *s = &shards[i];
-        pthread_mutex_init(&s->lock, NULL);
+        ms_lock_init(&s->lock);
         s->cap = 1024;
         s->slots = ms_region_alloc(s->cap * sizeof(struct ms_block));
         s->freed = ms_region_alloc(FREED_SLOTS * sizeof(struct freed));
@@ -90,19 +91,19 @@ int ms_table_init(void)
 void ms_table_lock_all(void)
 {
     for (int i = 0; i < NSHARD; i++)
-        pthread_mutex_lock(&shards[i].lock);
+        ms_lock(&shards[i].lock);
 }
 
 void ms_table_unlock_all(void)
 {
     for (int i = 0; i < NSHARD; i++)
-        pthread_mutex_unlock(&shards[i].lock);
+        ms_unlock(&shards[i].lock);
 }
 
 void ms_table_reinit_locks(void)
 {
     for (int i = 0; i < NSHARD; i++)
-        pthread_mutex_init(&shards[i].lock, NULL);
+        ms_lock_init(&shards[i].lock);
 }
 
 static void grow(struct shard *s)
@@ -135,7 +136,7 @@ void ms_table_insert(uintptr_t addr, uint64_t size, uint32_t stack, int kind, in
 {
     uint64_t h;
     struct shard *s = shard_of(addr, &h);
-    pthread_mutex_lock(&s->lock);
+    ms_lock(&s->lock);
     if ((s->count + 1) * 10 > s->cap * 7)
         grow(s);
     size_t mask = s->cap - 1, j = (h >> 6) & mask;
@@ -163,7 +164,7 @@ void ms_table_insert(uintptr_t addr, uint64_t size, uint32_t stack, int kind, in
     struct freed *f = &s->freed[(h >> 20) & (FREED_SLOTS - 1)];
     if (f->addr == addr)
         f->addr = 0;
-    pthread_mutex_unlock(&s->lock);
+    ms_unlock(&s->lock);
 }
 
 /* backward-shift deletion keeps probe chains intact without tombstones */
@@ -201,36 +202,55 @@ static long find(struct shard *s, uintptr_t addr, uint64_t h)
     return -1;
 }
 
-int ms_table_remove(uintptr_t addr, struct ms_block *out)
+static int remove_common(uintptr_t addr, struct ms_block *out, int remember)
 {
     uint64_t h;
     struct shard *s = shard_of(addr, &h);
-    pthread_mutex_lock(&s->lock);
+    ms_lock(&s->lock);
     long j = find(s, addr, h);
     if (j < 0) {
-        pthread_mutex_unlock(&s->lock);
+        ms_unlock(&s->lock);
         return 0;
     }
     if (out)
         *out = s->slots[j];
+    if (remember) {
+        struct freed *f = &s->freed[(h >> 20) & (FREED_SLOTS - 1)];
+        f->addr = addr;
+        f->size = s->slots[j].size;
+        f->alloc_stack = s->slots[j].stack;
+        f->free_stack = 0;
+    }
     s->frees++;
     s->live_bytes -= s->slots[j].size;
     s->live_blocks--;
     delete_at(s, (size_t)j);
     ms_trace_free((int)(h & (NSHARD - 1)), addr);
-    pthread_mutex_unlock(&s->lock);
+    ms_unlock(&s->lock);
     return 1;
+}
+
+int ms_table_remove(uintptr_t addr, struct ms_block *out)
+{
+    return remove_common(addr, out, 0);
+}
+
+/* remove, and remember the block as freed (its free stack unknown yet) in
+ * the same critical section */
+int ms_table_release(uintptr_t addr, struct ms_block *out)
+{
+    return remove_common(addr, out, 1);
 }
 
 int ms_table_lookup(uintptr_t addr, struct ms_block *out)
 {
     uint64_t h;
     struct shard *s = shard_of(addr, &h);
-    pthread_mutex_lock(&s->lock);
+    ms_lock(&s->lock);
     long j = find(s, addr, h);
     if (j >= 0 && out)
         *out = s->slots[j];
-    pthread_mutex_unlock(&s->lock);
+    ms_unlock(&s->lock);
     return j >= 0;
 }
 
@@ -238,13 +258,13 @@ void ms_table_set_kind(uintptr_t addr, int kind, int fn)
 {
     uint64_t h;
     struct shard *s = shard_of(addr, &h);
-    pthread_mutex_lock(&s->lock);
+    ms_lock(&s->lock);
     long j = find(s, addr, h);
     if (j >= 0) {
         s->slots[j].kind = (uint8_t)kind;
         s->slots[j].fn = (uint8_t)fn;
     }
-    pthread_mutex_unlock(&s->lock);
+    ms_unlock(&s->lock);
 }
 
 size_t ms_table_count(void)
@@ -283,20 +303,20 @@ void ms_freed_remember(uintptr_t addr, uint64_t size, uint32_t alloc_stack, uint
 {
     uint64_t h;
     struct shard *s = shard_of(addr, &h);
-    pthread_mutex_lock(&s->lock);
+    ms_lock(&s->lock);
     struct freed *f = &s->freed[(h >> 20) & (FREED_SLOTS - 1)];
     f->addr = addr;
     f->size = size;
     f->alloc_stack = alloc_stack;
     f->free_stack = free_stack;
-    pthread_mutex_unlock(&s->lock);
+    ms_unlock(&s->lock);
 }
 
 int ms_freed_lookup(uintptr_t addr, uint64_t *size, uint32_t *alloc_stack, uint32_t *free_stack)
 {
     uint64_t h;
     struct shard *s = shard_of(addr, &h);
-    pthread_mutex_lock(&s->lock);
+    ms_lock(&s->lock);
     struct freed *f = &s->freed[(h >> 20) & (FREED_SLOTS - 1)];
     int hit = f->addr == addr;
     if (hit) {
@@ -304,7 +324,7 @@ int ms_freed_lookup(uintptr_t addr, uint64_t *size, uint32_t *alloc_stack, uint3
         *alloc_stack = f->alloc_stack;
         *free_stack = f->free_stack;
     }
-    pthread_mutex_unlock(&s->lock);
+    ms_unlock(&s->lock);
     return hit;
 }
 
@@ -312,11 +332,11 @@ void ms_freed_forget(uintptr_t addr)
 {
     uint64_t h;
     struct shard *s = shard_of(addr, &h);
-    pthread_mutex_lock(&s->lock);
+    ms_lock(&s->lock);
     struct freed *f = &s->freed[(h >> 20) & (FREED_SLOTS - 1)];
     if (f->addr == addr)
         f->addr = 0;
-    pthread_mutex_unlock(&s->lock);
+    ms_unlock(&s->lock);
 }
 
 /* ---- interned stacks ------------------------------------------------- */
@@ -348,12 +368,35 @@ static int stacks_init(void)
     return recs && pool && idx ? 0 : -1;
 }
 
+/* four independent lanes (a chain of one multiply per pc would cost a
+ * multiply's latency per frame), then the full mix */
 static uint64_t hash_pcs(const uintptr_t *pcs, int n)
 {
-    uint64_t h = 0x9e3779b97f4a7c15ULL ^ (uint64_t)n;
-    for (int i = 0; i < n; i++)
-        h = mix(h ^ pcs[i]);
+    uint64_t a = 0x9e3779b97f4a7c15ULL ^ (uint64_t)n, b = 0xc2b2ae3d27d4eb4fULL, c = 0x165667b19e3779f9ULL,
+             d = 0x27d4eb2f165667c5ULL;
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        a = (a ^ pcs[i]) * 0xff51afd7ed558ccdULL;
+        b = (b ^ pcs[i + 1]) * 0xc4ceb9fe1a85ec53ULL;
+        c = (c ^ pcs[i + 2]) * 0x9e3779b97f4a7c15ULL;
+        d = (d ^ pcs[i + 3]) * 0xd6e8feb86659fd93ULL;
+        a ^= a >> 29;
+        b ^= b >> 31;
+        c ^= c >> 27;
+        d ^= d >> 33;
+    }
+    for (; i < n; i++)
+        a = (a ^ pcs[i]) * 0xff51afd7ed558ccdULL, a ^= a >> 29;
+    uint64_t h = mix(a ^ (b << 1 | b >> 63) ^ (c << 2 | c >> 62) ^ (d << 3 | d >> 61));
     return h ? h : 1;
+}
+
+static inline int same_pcs(const uintptr_t *a, const uintptr_t *b, int n)
+{
+    uintptr_t d = 0;
+    for (int i = 0; i < n; i++)
+        d |= a[i] ^ b[i];
+    return d == 0;
 }
 
 static uint32_t probe(uint64_t h, const uintptr_t *pcs, int n, size_t *slot)
@@ -366,21 +409,42 @@ static uint32_t probe(uint64_t h, const uintptr_t *pcs, int n, size_t *slot)
             return 0;
         }
         struct stack_rec *r = &recs[id];
-        if (r->hash == h && r->n == (uint32_t)n && !memcmp(&pool[r->off], pcs, n * sizeof *pcs))
+        if (r->hash == h && r->n == (uint32_t)n && same_pcs(&pool[r->off], pcs, n))
             return id;
         j = (j + 1) & mask;
     }
 }
+
+/* Per-thread memory of recent stacks: hash -> id, direct-mapped.  A hit
+ * reads this small table and the stack's own record instead of the shared
+ * index, whose slots lie far apart (one cache and TLB miss each).  Ids are
+ * never reused, so an entry is checked against the record it names. */
+#define ICACHE_BITS 9
+struct icache_ent {
+    uint64_t hash;
+    uint32_t id, pad;
+};
+static __thread struct icache_ent icache[1 << ICACHE_BITS] __attribute__((tls_model("initial-exec")));
 
 uint32_t ms_stack_intern(const uintptr_t *pcs, int n)
 {
     if (!recs && stacks_init() < 0)
         return 0;
     uint64_t h = hash_pcs(pcs, n);
+    struct icache_ent *ce = &icache[h >> (64 - ICACHE_BITS)];
+    if (ce->hash == h) {
+        uint32_t cid = ce->id;
+        struct stack_rec *r = &recs[cid];
+        if (r->n == (uint32_t)n && same_pcs(&pool[r->off], pcs, n))
+            return cid;
+    }
     size_t slot;
     uint32_t id = probe(h, pcs, n, &slot);
-    if (id)
+    if (id) {
+        ce->hash = h;
+        ce->id = id;
         return id;
+    }
     pthread_mutex_lock(&stack_lock);
     id = probe(h, pcs, n, &slot);
     if (!id) {
@@ -400,6 +464,10 @@ uint32_t ms_stack_intern(const uintptr_t *pcs, int n)
         ms_trace_stack(id, pcs, n);
     }
     pthread_mutex_unlock(&stack_lock);
+    if (id) {
+        ce->hash = h;
+        ce->id = id;
+    }
     return id;
 }
 

@@ -1452,8 +1452,8 @@ void ms_unwind_invalidate(void)
 /* per-thread cache: lookup pc -> rule, direct-mapped; valid for one value
  * of the module list's sequence number (a hit costs one load and a compare
  * instead of a module search and a table search) */
-#define PCC_BITS 8
-#define PCC_IDX(pc) (((pc) ^ ((pc) >> PCC_BITS) ^ ((pc) >> 17)) & ((1u << PCC_BITS) - 1))
+#define PCC_BITS 10
+#define PCC_IDX(pc) ((uint32_t)(((uint64_t)(pc) * 0x9e3779b97f4a7c15ull) >> (64 - PCC_BITS)))
 struct pcc_ent {
     uintptr_t pc;
     struct urule r;
@@ -1493,6 +1493,33 @@ struct memo {
     uintptr_t raddr[MEMO_READS], rval[MEMO_READS];
 };
 
+/* per-thread templates of recent walks' shapes.  A walk from a given sp
+ * mostly repeats the shape of the last walk from that sp: the same rules
+ * frame after frame, hence the same CFAs, while the return addresses it
+ * reads may differ (other callers of the same shape: a0/b0, the 256 paths
+ * of the churn benchmark, an interpreter's loop).  A template keeps, per
+ * frame, the CFA (the next frame's sp) and the rule that gave it.  A capture
+ * from the same sp loads every frame's return address at once from the
+ * remembered CFAs (independent loads: no chain of lookup, add and load per
+ * frame) and then checks each one: the rule the cache gives for that return
+ * address must be the remembered one (and an RBP-based CFA must come out
+ * the same from the rbp in hand).  Where every check passes, the walk would
+ * have taken the very same steps; at the first that fails, the ordinary
+ * walk goes on from that frame's state.  Only stack addresses and rules
+ * are kept, no word read from the stack (the leak check scans this TLS). */
+#define TPL_FRAMES 64
+#define TPL_SETS 8
+#define TPL_IDX(sp) ((((sp) >> 4) ^ ((sp) >> 10)) & (TPL_SETS - 1))
+enum { TT_NONE = 0, TT_END = 1 };
+struct tpl {
+    uint64_t seq1; /* g_seq + 1 when recorded; 0: empty */
+    uintptr_t hi;  /* the stack region's top */
+    int n;         /* frames 0..n-1: a K_STD step each, sp[j + 1] its CFA */
+    int term;      /* TT_END: frame n's rule is r[n], K_END (the walk stops there) */
+    uintptr_t sp[TPL_FRAMES + 1];
+    struct urule r[TPL_FRAMES + 1];
+};
+
 struct tstate {
     uintptr_t lo, hi;   /* the thread's stack mapping; hi == 0: unknown */
     uintptr_t nlo, nhi; /* the last mapping seen not to be the thread's stack */
@@ -1510,6 +1537,7 @@ struct tstate {
     uint8_t stage;          /* the entry a walk is recorded into, swapped in when complete */
     struct pcc_ent pcc[1 << PCC_BITS];
     struct memo memo[MEMO_WAYS + 1];
+    struct tpl tpl[TPL_SETS];
 };
 static __thread struct tstate tls __attribute__((tls_model("initial-exec")));
 
@@ -1778,10 +1806,67 @@ static __attribute__((noinline)) int in_code(const struct mrange *R, uint32_t nr
     return 0;
 }
 
-static void walk(uintptr_t *pcs, int max, uintptr_t pc, uintptr_t sp, uintptr_t bp, int is_ra, struct region rg,
-          struct pcc_ent *pcc, struct rec *rc, struct cand *cd, struct wout *w)
+static inline uint64_t rule_bits(const struct urule *u)
 {
-    int n = 0;
+    uint64_t v;
+    memcpy(&v, u, sizeof v);
+    return v;
+}
+
+/* Frames 0.. of template T from the start state (pc, sp0 == T->sp[0], bp; pc
+ * a return address): the frames whose checks pass go to pcs.  Returns their
+ * count; *done is set when that is the whole stack (as the walk would end
+ * it), else (*opc, T->sp[count], *obp) is the state the walk goes on from. */
+static inline int tpl_try(const struct tpl *T, uintptr_t *pcs, int max, uintptr_t pc, uintptr_t bp,
+                          const struct pcc_ent *pcc, uintptr_t *opc, uintptr_t *obp, int *done)
+{
+    int j = 0, n = T->n;
+    uintptr_t cpc = pc, cbp = bp;
+    *done = 0;
+    for (;; j++) {
+        if (UNLIKELY(j >= max)) {
+            *done = 1;
+            return max;
+        }
+        if (j == n)
+            break;
+        uintptr_t look = cpc - 1;
+        const struct pcc_ent *e = &pcc[PCC_IDX(look)];
+        uint64_t r = rule_bits(&T->r[j]);
+        if (e->pc != look || rule_bits(&e->r) != r)
+            break;
+        const struct urule *u = &T->r[j];
+        uintptr_t nsp = T->sp[j + 1];
+        if ((u->flags & RF_CFA_RBP) && cbp + (uintptr_t)(intptr_t)u->cfa_off != nsp)
+            break;
+        pcs[j] = cpc;
+        if (u->flags & RF_RBP_SAVED)
+            cbp = ld(nsp + (uintptr_t)(intptr_t)u->rbp_off);
+        cpc = ld(nsp - 8);
+        if (UNLIKELY(cpc < 0x4000)) { /* the walk stops here too */
+            *done = 1;
+            return j + 1;
+        }
+    }
+    if (j == n && T->term == TT_END) {
+        uintptr_t look = cpc - 1;
+        const struct pcc_ent *e = &pcc[PCC_IDX(look)];
+        if (e->pc == look && rule_bits(&e->r) == rule_bits(&T->r[n])) {
+            pcs[j] = cpc;
+            *done = 1;
+            return j + 1;
+        }
+    }
+    *opc = cpc;
+    *obp = cbp;
+    return j;
+}
+
+static void walk(uintptr_t *pcs, int max, uintptr_t pc, uintptr_t sp, uintptr_t bp, int is_ra, struct region rg,
+          struct pcc_ent *pcc, struct rec *rc, struct cand *cd, struct wout *w, int n0, struct tpl *tr)
+{
+    int n = n0;
+    int tn = n0, tterm = TT_NONE; /* template being recorded: frames done, end */
     struct mrange *R = __atomic_load_n(&g_r, ACQUIRE);
     uint32_t nr = R ? __atomic_load_n(&g_nr, RELAXED) : 0;
     if (nr > MAX_RANGES)
@@ -1886,6 +1971,11 @@ static void walk(uintptr_t *pcs, int max, uintptr_t pc, uintptr_t sp, uintptr_t 
             pc = ldr(cfa - 8, rc);
             sp = cfa;
             is_ra = 1;
+            if (tr && tn == n - 1 && n <= TPL_FRAMES) {
+                tr->r[n - 1] = *u;
+                tr->sp[n] = sp;
+                tn = n;
+            }
             break;
         case K_ALIGNED: {
             uintptr_t a = bp + (uintptr_t)(intptr_t)u->cfa_off;
@@ -1954,6 +2044,10 @@ static void walk(uintptr_t *pcs, int max, uintptr_t pc, uintptr_t sp, uintptr_t 
             break;
         }
         case K_END:
+            if (tr && tn == n - 1) {
+                tr->r[n - 1] = *u;
+                tterm = TT_END;
+            }
             goto out;
         default: /* K_FALLBACK */
             w->code = W_FALLBACK;
@@ -1963,6 +2057,10 @@ static void walk(uintptr_t *pcs, int max, uintptr_t pc, uintptr_t sp, uintptr_t 
             break;
     }
 out:
+    if (tr) {
+        tr->n = tn;
+        tr->term = tterm;
+    }
     w->n = n;
 }
 
@@ -2048,12 +2146,39 @@ static int capture_common(uintptr_t *pcs, int max, uintptr_t pc, uintptr_t sp, u
         struct rec rec, *rc = NULL;
         struct memo *slot = NULL;
         struct cand cand, *cd = NULL;
+        struct tpl *tr = NULL;
+        int n0 = 0;
+        uintptr_t wpc = pc, wsp = sp, wbp = bp;
         if (LIKELY(!nested)) {
             if (UNLIKELY(tls.pcc_gen != s + 1)) {
                 memset(tls.pcc, 0, sizeof tls.pcc);
                 tls.pcc_gen = s + 1;
             }
             pcc = tls.pcc;
+            if (LIKELY(is_ra)) {
+                tr = &tls.tpl[TPL_IDX(sp)];
+                if (tr->seq1 == s + 1 && tr->sp[0] == sp && tr->hi == rg.hi) {
+                    int done;
+                    n0 = tpl_try(tr, pcs, max, pc, bp, pcc, &wpc, &wbp, &done);
+                    if (done) {
+                        __atomic_thread_fence(ACQUIRE);
+                        if (UNLIKELY(__atomic_load_n(&g_seq, RELAXED) != s))
+                            continue;
+                        count_fast(n0);
+                        k = n0;
+                        break;
+                    }
+                    wsp = tr->sp[n0];
+                } else {
+                    tr->seq1 = s + 1;
+                    tr->hi = rg.hi;
+                    tr->sp[0] = sp;
+                    tr->n = 0;
+                    tr->term = TT_NONE;
+                }
+                if (n0 > 0) /* the memo's walks start at frame 0 */
+                    goto no_record;
+            }
             if (UNLIKELY(!tls.memo_init)) {
                 for (int i = 0; i < MEMO_WAYS; i++)
                     tls.way[i] = (uint8_t)i;
@@ -2117,7 +2242,7 @@ static int capture_common(uintptr_t *pcs, int max, uintptr_t pc, uintptr_t sp, u
             }
         }
     no_record:
-        walk(pcs, max, pc, sp, bp, is_ra, rg, pcc, rc, cd, &w);
+        walk(pcs, max, wpc, wsp, wbp, n0 ? 1 : is_ra, rg, pcc, rc, cd, &w, n0, tr);
         __atomic_thread_fence(ACQUIRE);
         if (UNLIKELY(__atomic_load_n(&g_seq, RELAXED) != s))
             continue;
