@@ -71,7 +71,6 @@ struct ms_block {
 int ms_table_init(void) MS_HIDDEN;
 void ms_table_insert(uintptr_t addr, uint64_t size, uint32_t stack, int kind, int fn) MS_HIDDEN;
 /* removes and returns 1 with *out filled, or 0 when addr is not live */
-int ms_table_remove(uintptr_t addr, struct ms_block *out) MS_HIDDEN;
 int ms_table_release(uintptr_t addr, struct ms_block *out) MS_HIDDEN;
 int ms_table_lookup(uintptr_t addr, struct ms_block *out) MS_HIDDEN;
 void ms_table_set_kind(uintptr_t addr, int kind, int fn) MS_HIDDEN;
@@ -89,7 +88,6 @@ int ms_stack_get(uint32_t id, const uintptr_t **pcs) MS_HIDDEN; /* returns n */
 /* a bounded memory of recently freed blocks, for double-free reports */
 void ms_freed_remember(uintptr_t addr, uint64_t size, uint32_t alloc_stack, uint32_t free_stack) MS_HIDDEN;
 int ms_freed_lookup(uintptr_t addr, uint64_t *size, uint32_t *alloc_stack, uint32_t *free_stack) MS_HIDDEN;
-void ms_freed_forget(uintptr_t addr) MS_HIDDEN;
 
 /* ---- hooks.c --------------------------------------------------------- */
 struct ms_real {

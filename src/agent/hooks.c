@@ -267,7 +267,7 @@ static void drain_pending(void)
         if (op == OP_ALLOC)
             ms_table_insert(addr, size, st, kind, kind == MS_AK_MALLOC ? MS_FN_MALLOC : MS_FN_NEW);
         else
-            ms_table_remove(addr, NULL);
+            ms_table_release(addr, NULL);
     }
 }
 
@@ -532,7 +532,7 @@ static __attribute__((noinline)) void *realloc_common(void *p, size_t n, int fn)
     if (q && MS_UNLIKELY(ms_opt.malloc_fill >= 0) && n > b.size)
         memset((char *)q + b.size, ms_opt.malloc_fill, n - b.size);
     if (q || n == 0) {
-        ms_table_remove((uintptr_t)p, NULL);
+        ms_table_release((uintptr_t)p, NULL);
         if (q) {
             uint32_t st = ms_capture_stack();
             ms_table_insert((uintptr_t)q, n, st, MS_AK_MALLOC, fn);

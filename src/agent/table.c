@@ -2,9 +2,10 @@
  *
  * Live blocks: 64 shards chosen by a hash of the address, each an
  * open-addressing table with linear probing and backward-shift deletion
- * (no tombstones), under its own mutex.  The shard also keeps the
+ * (no tombstones), under its own lock (lock.h).  The shard also keeps the
  * allocation counters and a small direct-mapped memory of freed blocks
- * (for "already freed" reports), so one lock covers one operation.
+ * (for "already freed" reports: every removal writes it), so one lock
+ * covers one operation.
  *
  * Stacks: an append-only pool of return addresses plus an index of ids,
  * both reserved at their maximum size (untouched pages cost nothing).
@@ -79,7 +80,7 @@ int ms_table_init(void)
     for (int i = 0; i < NSHARD; i++) {
         struct shard *s = &shards[i];
         ms_lock_init(&s->lock);
-        s->cap = 1024;
+        s->cap = 64; /* grows by doubling; small heaps stay in the cache */
         s->slots = ms_region_alloc(s->cap * sizeof(struct ms_block));
         s->freed = ms_region_alloc(FREED_SLOTS * sizeof(struct freed));
         if (!s->slots || !s->freed)
@@ -160,10 +161,9 @@ void ms_table_insert(uintptr_t addr, uint64_t size, uint32_t stack, int kind, in
     s->bytes += size;
     s->live_bytes += size;
     s->live_blocks++;
+    /* a remembered free of this address stays: it is only looked at when
+     * the address is not live, and every removal remembers anew */
     ms_trace_alloc((int)(h & (NSHARD - 1)), addr, size, stack, fn);
-    struct freed *f = &s->freed[(h >> 20) & (FREED_SLOTS - 1)];
-    if (f->addr == addr)
-        f->addr = 0;
     ms_unlock(&s->lock);
 }
 
@@ -202,7 +202,9 @@ static long find(struct shard *s, uintptr_t addr, uint64_t h)
     return -1;
 }
 
-static int remove_common(uintptr_t addr, struct ms_block *out, int remember)
+/* remove, and remember the block as freed (its free stack unknown yet) in
+ * the same critical section */
+int ms_table_release(uintptr_t addr, struct ms_block *out)
 {
     uint64_t h;
     struct shard *s = shard_of(addr, &h);
@@ -214,13 +216,11 @@ static int remove_common(uintptr_t addr, struct ms_block *out, int remember)
     }
     if (out)
         *out = s->slots[j];
-    if (remember) {
-        struct freed *f = &s->freed[(h >> 20) & (FREED_SLOTS - 1)];
-        f->addr = addr;
-        f->size = s->slots[j].size;
-        f->alloc_stack = s->slots[j].stack;
-        f->free_stack = 0;
-    }
+    struct freed *f = &s->freed[(h >> 20) & (FREED_SLOTS - 1)];
+    f->addr = addr;
+    f->size = s->slots[j].size;
+    f->alloc_stack = s->slots[j].stack;
+    f->free_stack = 0;
     s->frees++;
     s->live_bytes -= s->slots[j].size;
     s->live_blocks--;
@@ -230,17 +230,6 @@ static int remove_common(uintptr_t addr, struct ms_block *out, int remember)
     return 1;
 }
 
-int ms_table_remove(uintptr_t addr, struct ms_block *out)
-{
-    return remove_common(addr, out, 0);
-}
-
-/* remove, and remember the block as freed (its free stack unknown yet) in
- * the same critical section */
-int ms_table_release(uintptr_t addr, struct ms_block *out)
-{
-    return remove_common(addr, out, 1);
-}
 
 int ms_table_lookup(uintptr_t addr, struct ms_block *out)
 {
@@ -328,16 +317,6 @@ int ms_freed_lookup(uintptr_t addr, uint64_t *size, uint32_t *alloc_stack, uint3
     return hit;
 }
 
-void ms_freed_forget(uintptr_t addr)
-{
-    uint64_t h;
-    struct shard *s = shard_of(addr, &h);
-    ms_lock(&s->lock);
-    struct freed *f = &s->freed[(h >> 20) & (FREED_SLOTS - 1)];
-    if (f->addr == addr)
-        f->addr = 0;
-    ms_unlock(&s->lock);
-}
 
 /* ---- interned stacks ------------------------------------------------- */
 struct stack_rec {
@@ -419,7 +398,7 @@ static uint32_t probe(uint64_t h, const uintptr_t *pcs, int n, size_t *slot)
  * reads this small table and the stack's own record instead of the shared
  * index, whose slots lie far apart (one cache and TLB miss each).  Ids are
  * never reused, so an entry is checked against the record it names. */
-#define ICACHE_BITS 9
+#define ICACHE_BITS 10
 struct icache_ent {
     uint64_t hash;
     uint32_t id, pad;
@@ -431,13 +410,23 @@ uint32_t ms_stack_intern(const uintptr_t *pcs, int n)
     if (!recs && stacks_init() < 0)
         return 0;
     uint64_t h = hash_pcs(pcs, n);
-    struct icache_ent *ce = &icache[h >> (64 - ICACHE_BITS)];
-    if (ce->hash == h) {
-        uint32_t cid = ce->id;
+    /* two ways: the entry hit last stays first */
+    struct icache_ent *ce = &icache[(h >> (64 - ICACHE_BITS)) & ~(uint64_t)1];
+    for (int w = 0; w < 2; w++) {
+        if (ce[w].hash != h)
+            continue;
+        uint32_t cid = ce[w].id;
         struct stack_rec *r = &recs[cid];
-        if (r->n == (uint32_t)n && same_pcs(&pool[r->off], pcs, n))
+        if (r->n == (uint32_t)n && same_pcs(&pool[r->off], pcs, n)) {
+            if (w) {
+                struct icache_ent t = ce[0];
+                ce[0] = ce[1];
+                ce[1] = t;
+            }
             return cid;
+        }
     }
+    ce[1] = ce[0]; /* the new entry goes first, the older one second */
     size_t slot;
     uint32_t id = probe(h, pcs, n, &slot);
     if (id) {

@@ -1452,12 +1452,35 @@ void ms_unwind_invalidate(void)
 /* per-thread cache: lookup pc -> rule, direct-mapped; valid for one value
  * of the module list's sequence number (a hit costs one load and a compare
  * instead of a module search and a table search) */
-#define PCC_BITS 10
+#define PCC_BITS 8 /* sets */
+#define PCC_WAYS 4 /* entries of a set: one cache line; the newest first */
 #define PCC_IDX(pc) ((uint32_t)(((uint64_t)(pc) * 0x9e3779b97f4a7c15ull) >> (64 - PCC_BITS)))
 struct pcc_ent {
     uintptr_t pc;
     struct urule r;
 };
+struct pcc_set {
+    struct pcc_ent e[PCC_WAYS];
+} __attribute__((aligned(64)));
+
+/* the rule of look, or NULL */
+static inline const struct urule *pcc_find(const struct pcc_set *pcc, uintptr_t look)
+{
+    const struct pcc_set *set = &pcc[PCC_IDX(look)];
+    for (int i = 0; i < PCC_WAYS; i++)
+        if (set->e[i].pc == look)
+            return &set->e[i].r;
+    return NULL;
+}
+
+static inline void pcc_put(struct pcc_set *pcc, uintptr_t look, const struct urule *u)
+{
+    struct pcc_set *set = &pcc[PCC_IDX(look)];
+    for (int i = PCC_WAYS - 1; i > 0; i--)
+        set->e[i] = set->e[i - 1];
+    set->e[0].pc = look;
+    set->e[0].r = *u;
+}
 
 /* per-thread memo of recent walks.  A walk is a function of its start
  * state (pc, sp, rbp, stack region), of the module list (g_seq) and of the
@@ -1535,7 +1558,7 @@ struct tstate {
     uint8_t memo_init;
     uint8_t way[MEMO_WAYS]; /* the entries in use, indexes into memo[] */
     uint8_t stage;          /* the entry a walk is recorded into, swapped in when complete */
-    struct pcc_ent pcc[1 << PCC_BITS];
+    struct pcc_set pcc[1 << PCC_BITS];
     struct memo memo[MEMO_WAYS + 1];
     struct tpl tpl[TPL_SETS];
 };
@@ -1818,7 +1841,7 @@ static inline uint64_t rule_bits(const struct urule *u)
  * count; *done is set when that is the whole stack (as the walk would end
  * it), else (*opc, T->sp[count], *obp) is the state the walk goes on from. */
 static inline int tpl_try(const struct tpl *T, uintptr_t *pcs, int max, uintptr_t pc, uintptr_t bp,
-                          const struct pcc_ent *pcc, uintptr_t *opc, uintptr_t *obp, int *done)
+                          const struct pcc_set *pcc, uintptr_t *opc, uintptr_t *obp, int *done)
 {
     int j = 0, n = T->n;
     uintptr_t cpc = pc, cbp = bp;
@@ -1830,10 +1853,8 @@ static inline int tpl_try(const struct tpl *T, uintptr_t *pcs, int max, uintptr_
         }
         if (j == n)
             break;
-        uintptr_t look = cpc - 1;
-        const struct pcc_ent *e = &pcc[PCC_IDX(look)];
-        uint64_t r = rule_bits(&T->r[j]);
-        if (e->pc != look || rule_bits(&e->r) != r)
+        const struct urule *c = pcc_find(pcc, cpc - 1);
+        if (!c || rule_bits(c) != rule_bits(&T->r[j]))
             break;
         const struct urule *u = &T->r[j];
         uintptr_t nsp = T->sp[j + 1];
@@ -1849,9 +1870,8 @@ static inline int tpl_try(const struct tpl *T, uintptr_t *pcs, int max, uintptr_
         }
     }
     if (j == n && T->term == TT_END) {
-        uintptr_t look = cpc - 1;
-        const struct pcc_ent *e = &pcc[PCC_IDX(look)];
-        if (e->pc == look && rule_bits(&e->r) == rule_bits(&T->r[n])) {
+        const struct urule *c = pcc_find(pcc, cpc - 1);
+        if (c && rule_bits(c) == rule_bits(&T->r[n])) {
             pcs[j] = cpc;
             *done = 1;
             return j + 1;
@@ -1863,7 +1883,7 @@ static inline int tpl_try(const struct tpl *T, uintptr_t *pcs, int max, uintptr_
 }
 
 static void walk(uintptr_t *pcs, int max, uintptr_t pc, uintptr_t sp, uintptr_t bp, int is_ra, struct region rg,
-          struct pcc_ent *pcc, struct rec *rc, struct cand *cd, struct wout *w, int n0, struct tpl *tr)
+          struct pcc_set *pcc, struct rec *rc, struct cand *cd, struct wout *w, int n0, struct tpl *tr)
 {
     int n = n0;
     int tn = n0, tterm = TT_NONE; /* template being recorded: frames done, end */
@@ -1909,13 +1929,10 @@ static void walk(uintptr_t *pcs, int max, uintptr_t pc, uintptr_t sp, uintptr_t 
             break;
         uintptr_t look = pc - (uintptr_t)is_ra;
         const struct urule *u;
-        struct pcc_ent *e = NULL;
         if (LIKELY(pcc != NULL)) {
-            e = &pcc[PCC_IDX(look)];
-            if (LIKELY(e->pc == look)) {
-                u = &e->r;
+            u = pcc_find(pcc, look);
+            if (LIKELY(u != NULL))
                 goto have_rule;
-            }
         }
         if (UNLIKELY(look - clo >= clen)) {
             /* the last range with lo <= look (branch-free search) */
@@ -1950,10 +1967,8 @@ static void walk(uintptr_t *pcs, int max, uintptr_t pc, uintptr_t sp, uintptr_t 
         {
             uintptr_t off = look - cbase;
             u = LIKELY(off <= 0xffffffffu) ? tab_lookup(ctab, (uint32_t)off) : &R_NOINFO;
-            if (e) {
-                e->pc = look;
-                e->r = *u;
-            }
+            if (pcc)
+                pcc_put(pcc, look, u);
         }
     have_rule:;
         uintptr_t cfa;
@@ -2142,7 +2157,7 @@ static int capture_common(uintptr_t *pcs, int max, uintptr_t pc, uintptr_t sp, u
                 break;
             continue;
         }
-        struct pcc_ent *pcc = NULL;
+        struct pcc_set *pcc = NULL;
         struct rec rec, *rc = NULL;
         struct memo *slot = NULL;
         struct cand cand, *cd = NULL;
