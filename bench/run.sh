@@ -35,9 +35,9 @@ if ((QUICK)); then SCALE=50 RUNS=1 PEER_RUNS=1 LIMIT=120
 else SCALE=1 RUNS=3 PEER_RUNS=3 LIMIT=1800; fi
 
 B=$HERE/.build BIN=$HERE/.build/bin LOGS=$HERE/.build/logs SCRATCH=$HERE/.build/scratch
-WORKLOADS=(churn mt1 mt2 tree leaky sqlite)
+WORKLOADS=(churn mt1 mt2 tree leaky sqlite redis)
 declare -A TITLE=([churn]=churn [mt1]="mt_churn 1T" [mt2]="mt_churn 2T" [tree]=tree
-	[leaky]=leaky_server [sqlite]=sqlite3)
+	[leaky]=leaky_server [sqlite]=sqlite3 [redis]="redis (+benchmark)")
 CONFIGS=(native native25 memsleuth heaptrack valgrind lsan)
 declare -A LABEL AVAIL T M FAIL SIZE
 
@@ -101,6 +101,9 @@ wl_cmd() {
 	tree) CMD=("$BIN/tree" 1 $((1000000 / d))) ;;
 	leaky) CMD=("$BIN/leaky_server" $((3000000 / d))) ;;
 	sqlite) CMD=(sqlite3 :memory:) IN=$B/sql.$((200000 / d)).sql ;;
+	# the shared script starts redis-server under the tool's words (given after its
+	# own arguments), drives it with redis-benchmark on loopback and shuts it down
+	redis) CMD=(sh "$WL_SRC/redis_run.sh" $((100000 / d))) ;;
 	esac
 	SIZE[$1,$2]="${CMD[*]#"$BIN/"}"
 	[[ $1 == sqlite ]] && SIZE[$1,$2]="sqlite3 < gen_sql.sh $((200000 / d))"
@@ -127,9 +130,11 @@ measure() {
 	local c=$1 w=$2 rc=0 t0 t1 log=$LOGS/$1.$2.log
 	wl_cmd "$w" "$(tool_div "$c")"
 	tool_prefix "$c"
+	local argv=("${PRE[@]}" "${CMD[@]}")
+	[[ $w == redis ]] && argv=("${CMD[@]}" "${PRE[@]}")
 	t0=$EPOCHREALTIME
-	/usr/bin/time -o "$B/time.out" -f '%M' timeout -k 10 "$LIMIT" \
-		"${PRE[@]}" "${CMD[@]}" <"$IN" >/dev/null 2>"$log" || rc=$?
+	REDIS_PORT=${REDIS_PORT:-16399} /usr/bin/time -o "$B/time.out" -f '%M' timeout -k 10 "$LIMIT" \
+		"${argv[@]}" <"$IN" >/dev/null 2>"$log" || rc=$?
 	t1=$EPOCHREALTIME
 	rm -rf "${SCRATCH:?}"/* "${SCRATCH:?}"/.[!.]* 2>/dev/null || true  # traces, heaptrack files
 	if ((rc)); then
@@ -148,6 +153,7 @@ run_all() {
 	cd "$SCRATCH"   # memsleuth writes its trace to the current directory
 	for w in "${WORKLOADS[@]}"; do
 		if [[ $w == sqlite ]] && ! command -v sqlite3 >/dev/null; then continue; fi
+		if [[ $w == redis ]] && ! command -v redis-benchmark >/dev/null; then continue; fi
 		for ((r = 1; r <= (RUNS > PEER_RUNS ? RUNS : PEER_RUNS); r++)); do
 			for c in "${CONFIGS[@]}"; do
 				case $c in native*|memsleuth) n=$RUNS ;; *) n=$PEER_RUNS ;; esac
@@ -241,6 +247,38 @@ report() {
 	echo "| tool | 1 thread | 2 threads | speedup | % of native's speedup |"
 	echo "|---|---|---|---|---|"
 	speedup_row native; speedup_row memsleuth
+	((AVAIL[memsleuth])) && mem_report
+}
+
+# --- the agent's own memory: per live block and per distinct stack ---------------------------
+# min_rss CMD...: the smallest peak RSS (KiB) of 2 runs.
+min_rss() {
+	local a b
+	(cd "$SCRATCH" && /usr/bin/time -o "$B/time.out" -f '%M' "$@" >/dev/null 2>&1) || return 1
+	a=$(tail -1 "$B/time.out")
+	(cd "$SCRATCH" && /usr/bin/time -o "$B/time.out" -f '%M' "$@" >/dev/null 2>&1) || return 1
+	b=$(tail -1 "$B/time.out"); rm -rf "${SCRATCH:?}"/* 2>/dev/null || true
+	echo $((a < b ? a : b))
+}
+
+mem_report() {
+	local n=$((1000000 / SCALE)) c=$((2000000 / SCALE)) t_nat t_ms s0 s16 pre
+	pre=("$MS" run --leak-check=full --log-file=/dev/null --)
+	# tree 1 N: 2N live blocks at the peak, a few stacks
+	t_nat=$(min_rss "$BIN/tree" 1 "$n") || return 0
+	t_ms=$(min_rss "${pre[@]}" "$BIN/tree" 1 "$n") || return 0
+	# churn with 2^16 distinct stacks against 1, a small live set
+	s16=$(min_rss "${pre[@]}" "$BIN/churn" "$c" 16) || return 0
+	s0=$(min_rss "${pre[@]}" "$BIN/churn" "$c" 0) || return 0
+	echo
+	echo "## The agent's own memory (peak RSS differences, smallest of 2 runs, trace on)"
+	echo
+	echo "| what | measured | per unit |"
+	echo "|---|---|---|"
+	echo "| live blocks: \`tree 1 $n\` ($((2 * n)) live blocks at the peak) | native $t_nat KiB, memsleuth $t_ms KiB |" \
+		"$(awk -v a="$t_ms" -v b="$t_nat" -v k=$((2 * n)) 'BEGIN { printf "%.1f bytes per live block", (a - b) * 1024 / k }') |"
+	echo "| distinct stacks: \`churn $c 16\` (65536 stacks of 19 frames) against \`churn $c 0\` (1 stack) | $s16 KiB against $s0 KiB |" \
+		"$(awk -v a="$s16" -v b="$s0" 'BEGIN { printf "%.0f bytes per stack", (a - b) * 1024 / 65535 }') |"
 }
 
 main() {

@@ -193,10 +193,18 @@ uint32_t ms_capture_stack(void)
     int n = MS_UNLIKELY(ms_verify_unwind) ? ms_unwind_capture_verify(buf, want) : ms_unwind_capture(buf, want);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     ms_ts.in_unwind = 0;
+    /* the stack id of an unchanged stack is kept with the unwinder's
+     * template (every caller of this function has marked the hooks busy:
+     * a signal handler's capture cannot come between) */
+    int same;
+    uint32_t *tag = ms_unwind_stack_tag(&same);
+    if (tag && same && *tag)
+        return *tag;
     int keep = program_frames(buf, n, ms_opt.num_callers);
-    if (keep <= 0)
-        return 0;
-    return ms_stack_intern(buf, keep);
+    uint32_t id = keep > 0 ? ms_stack_intern(buf, keep) : 0;
+    if (tag)
+        *tag = id;
+    return id;
 }
 
 /* ---- re-entrancy: deferred bookkeeping -------------------------------- */
@@ -231,7 +239,9 @@ static void defer(int op, uintptr_t addr, uint64_t size, int kind)
     if (op == OP_ALLOC && pt - ms_ts.pcs_head < NPCS) {
         /* the unwinder is re-entrant: a capture nested in another one on
          * this thread leaves the per-thread caches alone */
+        ms_unwind_nocache(1);
         e->npcs = ms_unwind_capture(ms_ts.pend_pcs[pt % NPCS], PCS_MAX);
+        ms_unwind_nocache(0);
         e->slot = 1;
         ms_ts.pcs_tail = pt + 1;
     }

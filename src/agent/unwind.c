@@ -1541,6 +1541,11 @@ struct tpl {
     int term;      /* TT_END: frame n's rule is r[n], K_END (the walk stops there) */
     uintptr_t sp[TPL_FRAMES + 1];
     struct urule r[TPL_FRAMES + 1];
+    /* the last stack captured through this template, and the caller's word
+     * for it (ms_unwind_stack_tag) */
+    uint32_t tag;
+    int lastn, lastmax;
+    uintptr_t lastpc[TPL_FRAMES];
 };
 
 struct tstate {
@@ -1561,6 +1566,9 @@ struct tstate {
     struct pcc_set pcc[1 << PCC_BITS];
     struct memo memo[MEMO_WAYS + 1];
     struct tpl tpl[TPL_SETS];
+    struct tpl *last; /* the template of this thread's last capture (ms_unwind_stack_tag) */
+    int last_same;    /* that capture's stack was the template's last one */
+    int nocache;      /* ms_unwind_nocache calls in effect */
 };
 static __thread struct tstate tls __attribute__((tls_model("initial-exec")));
 
@@ -2146,7 +2154,11 @@ static int capture_common(uintptr_t *pcs, int max, uintptr_t pc, uintptr_t sp, u
     int k = -1;
     /* a capture in a signal handler that interrupted another capture of
      * this thread leaves the cache alone: an entry may be half written */
-    int nested = tls.depth++ > 0;
+    int nested = tls.depth++ > 0 || tls.nocache;
+    struct tpl *used = NULL; /* the template this capture went through */
+    int full = 0;            /* ... and it gave the whole stack */
+    if (!nested)
+        tls.last = NULL;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     for (int attempt = 0; attempt < 64 && k < 0; attempt++) {
         uint64_t s = __atomic_load_n(&g_seq, ACQUIRE);
@@ -2181,6 +2193,8 @@ static int capture_common(uintptr_t *pcs, int max, uintptr_t pc, uintptr_t sp, u
                             continue;
                         count_fast(n0);
                         k = n0;
+                        used = tr;
+                        full = 1;
                         break;
                     }
                     wsp = tr->sp[n0];
@@ -2268,6 +2282,7 @@ static int capture_common(uintptr_t *pcs, int max, uintptr_t pc, uintptr_t sp, u
             else
                 tls.join_score = tls.join_score > -32 ? tls.join_score - 1 : -32;
         }
+        used = tr;
         switch (w.code) {
         case W_DONE:
             if (slot && rec.ok && w.n <= MEMO_FRAMES) {
@@ -2313,10 +2328,44 @@ static int capture_common(uintptr_t *pcs, int max, uintptr_t pc, uintptr_t sp, u
     if (k < 0) {
         pcs[0] = pc;
         k = fallback_walk(pcs, 1, max, sp);
+        used = NULL;
+    }
+    if (used && k > 0 && k <= TPL_FRAMES) {
+        int same = 0;
+        if (full && k == used->lastn && max == used->lastmax) {
+            uintptr_t d = 0;
+            for (int j = 0; j < k; j++)
+                d |= pcs[j] ^ used->lastpc[j];
+            same = d == 0;
+        }
+        if (!same) {
+            memcpy(used->lastpc, pcs, (size_t)k * sizeof pcs[0]);
+            used->lastn = k;
+            used->lastmax = max;
+            used->tag = 0;
+        }
+        tls.last = used;
+        tls.last_same = same;
     }
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     tls.depth--;
     return k;
+}
+
+uint32_t *ms_unwind_stack_tag(int *same)
+{
+    struct tpl *t = tls.last;
+    tls.last = NULL;
+    *same = t ? tls.last_same : 0;
+    return t ? &t->tag : NULL;
+}
+
+void ms_unwind_nocache(int on)
+{
+    /* a count: a handler that interrupts another one between its calls
+     * leaves the outer one's setting as it found it */
+    tls.nocache += on ? 1 : -1;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
 }
 
 /* Entry points: the caller's pc (our return address), sp (just above it)

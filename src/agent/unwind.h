@@ -126,6 +126,22 @@ extern "C" {
  * signal-safe (libunwind blocks signals around its locks). */
 int ms_unwind_capture(uintptr_t *pcs, int max);
 
+/* Right after a capture on this thread: a word the caller may keep for
+ * that stack (the agent keeps its stack id there), and *same = 1 when the
+ * stack is exactly the one the word was last kept for (so a nonzero word
+ * is that stack's); NULL when the capture had no such word.  The word
+ * lives in the per-thread template the capture went through (see
+ * unwind.c); it is reset to 0 whenever that template's stack changes.
+ * Only for captures that no signal handler of this thread can come
+ * between: the agent calls it with its hooks marked busy, and the
+ * captures of the handlers it defers are made with ms_unwind_nocache. */
+uint32_t *ms_unwind_stack_tag(int *same);
+
+/* on (1): the captures of this thread leave the per-thread caches and
+ * tags alone (as a capture nested in another one does) until the matching
+ * call with 0; calls nest */
+void ms_unwind_nocache(int on);
+
 /* glibc's x86-64 signal return trampoline, __restore_rt: mov $15, %rax;
  * syscall.  A signal handler's frame returns to it. */
 extern const uint8_t ms_restore_rt_code[9];
