@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/run.sh - wall time and peak RSS of memsleuth and its peers against native runs.
-#   usage: bench/run.sh [--quick] [--memsleuth PATH] [--out FILE]
+#   usage: bench/run.sh [--quick] [--memsleuth PATH] [--out FILE] [--only W1,W2] [--tools T1,T2] [--sample-rate BYTES]
 # Prints two markdown tables (time ratios, RSS ratios) to stdout and to FILE (default
 # bench/RESULTS.md); progress and failures go to stderr. See bench/README.md.
 set -euo pipefail
@@ -13,6 +13,7 @@ CMDLINE=$(printf "%q " "$0" "$@"); CMDLINE=${CMDLINE% }
 QUICK=0
 MS=$ROOT/build/memsleuth          # default: the tree's own build, if there is one
 OUT=$HERE/RESULTS.md
+ONLY="" TOOLS="" SAMPLE=512K
 
 usage() { sed -n '3p' "$0" | sed 's/^# *//' >&2; exit 2; }
 while (($#)); do
@@ -22,6 +23,9 @@ while (($#)); do
 	--memsleuth=*) MS=${1#*=}; shift ;;
 	--out) (($# >= 2)) || usage; OUT=$2; shift 2 ;;
 	--out=*) OUT=${1#*=}; shift ;;
+	--only) (($# >= 2)) || usage; ONLY=$2; shift 2 ;;   # workloads, e.g. sqlite,redis
+	--tools) (($# >= 2)) || usage; TOOLS=$2; shift 2 ;; # e.g. memsleuth,msample
+	--sample-rate) (($# >= 2)) || usage; SAMPLE=$2; shift 2 ;;
 	-h | --help) usage ;;
 	*) echo "run.sh: unknown argument '$1'" >&2; usage ;;
 	esac
@@ -36,9 +40,14 @@ else SCALE=1 RUNS=3 PEER_RUNS=3 LIMIT=1800; fi
 
 B=$HERE/.build BIN=$HERE/.build/bin LOGS=$HERE/.build/logs SCRATCH=$HERE/.build/scratch
 WORKLOADS=(churn mt1 mt2 tree leaky sqlite redis)
+if [[ -n $ONLY ]]; then
+	sel=(); for w in "${WORKLOADS[@]}"; do [[ ,$ONLY, == *,$w,* ]] && sel+=("$w"); done
+	((${#sel[@]})) || { echo "run.sh: --only: no such workload in '$ONLY'" >&2; exit 2; }
+	WORKLOADS=("${sel[@]}")
+fi
 declare -A TITLE=([churn]=churn [mt1]="mt_churn 1T" [mt2]="mt_churn 2T" [tree]=tree
 	[leaky]=leaky_server [sqlite]=sqlite3 [redis]="redis (+benchmark)")
-CONFIGS=(native native25 memsleuth heaptrack valgrind lsan)
+CONFIGS=(native native25 memsleuth msample heaptrack valgrind lsan)
 declare -A LABEL AVAIL T M FAIL SIZE
 
 note() { echo "run.sh: $*" >&2; }
@@ -54,9 +63,18 @@ detect_tools() {
 		MS=$(cd "$(dirname "$MS")" && pwd)/$(basename "$MS")
 	fi
 	LABEL[memsleuth]=memsleuth
+	AVAIL[msample]=${AVAIL[memsleuth]}
 	if ((AVAIL[memsleuth])); then
 		LABEL[memsleuth]=$(timeout 5 "$MS" --version 2>/dev/null | head -1 || true)
 		[[ ${LABEL[memsleuth]} == *memsleuth* ]] || LABEL[memsleuth]="memsleuth ${LABEL[memsleuth]}"
+	fi
+	LABEL[msample]="${LABEL[memsleuth]} --sample-rate=$SAMPLE"
+	local t keep
+	if [[ -n $TOOLS ]]; then   # --tools: only these (natives always run)
+		for c in memsleuth msample heaptrack valgrind lsan; do
+			keep=0; for t in ${TOOLS//,/ }; do [[ $t == "$c" ]] && keep=1; done
+			((keep)) || AVAIL[$c]=0
+		done
 	fi
 	HT_OPTS=()
 	if command -v heaptrack >/dev/null; then
@@ -83,6 +101,7 @@ tool_prefix() {
 	case $1 in
 	native | native25) PRE=() ;;
 	memsleuth) PRE=("$MS" run --leak-check=full --log-file=/dev/null --) ;;
+	msample) PRE=("$MS" run --sample-rate="$SAMPLE" --leak-check=full --log-file=/dev/null --) ;;
 	heaptrack) PRE=(heaptrack "${HT_OPTS[@]}" -o "$SCRATCH/heaptrack") ;;
 	valgrind) PRE=(valgrind --leak-check=full) ;;
 	lsan) PRE=(env "LD_PRELOAD=$LSAN"
@@ -156,7 +175,7 @@ run_all() {
 		if [[ $w == redis ]] && ! command -v redis-benchmark >/dev/null; then continue; fi
 		for ((r = 1; r <= (RUNS > PEER_RUNS ? RUNS : PEER_RUNS); r++)); do
 			for c in "${CONFIGS[@]}"; do
-				case $c in native*|memsleuth) n=$RUNS ;; *) n=$PEER_RUNS ;; esac
+				case $c in native*|memsleuth|msample) n=$RUNS ;; *) n=$PEER_RUNS ;; esac
 				if ((r > n || !AVAIL[$c])) || [[ -n ${FAIL[$c,$w]:-} ]]; then continue; fi
 				note "$w: $c (run $r/$n)"
 				measure "$c" "$w"
@@ -189,7 +208,8 @@ table() { # ARRAYNAME: one row per tool, one column per workload
 	local c w line
 	printf '| tool |'; for w in "${WORKLOADS[@]}"; do printf ' %s |' "${TITLE[$w]}"; done; echo
 	printf '|---|'; for w in "${WORKLOADS[@]}"; do printf -- '---|'; done; echo
-	for c in memsleuth heaptrack valgrind lsan; do
+	for c in memsleuth msample heaptrack valgrind lsan; do
+		((AVAIL[$c])) || [[ $c == memsleuth ]] || continue
 		line="| ${LABEL[$c]} |"
 		for w in "${WORKLOADS[@]}"; do line+=" $(cell "$1" "$c" "$w") |"; done
 		echo "$line"

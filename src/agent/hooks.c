@@ -355,6 +355,70 @@ static __attribute__((noinline)) void scrub(void)
         return r_;                \
     } while (0)
 
+/* ---- sampling (--sample-rate=BYTES) -------------------------------------
+ * As tcmalloc's heap profiler: each thread counts down the bytes it
+ * allocates; the allocation that takes the count below zero is recorded
+ * and the next count is drawn from an exponential distribution of mean
+ * BYTES, so that every byte has the same chance 1/BYTES of being the one
+ * (a block of s bytes is recorded with probability 1 - exp(-s/BYTES)).
+ * The blocks not recorded cost a subtraction here and, at free, one load:
+ * a table of counters indexed by a hash of the address says "none of the
+ * recorded blocks hashes here" for nearly every unrecorded address. */
+#define SFILTER_BITS 20
+static _Atomic uint32_t *sfilter;
+static _Atomic uint32_t sample_threads;
+static __thread int64_t sample_left __attribute__((tls_model("initial-exec")));
+static __thread uint64_t sample_rng __attribute__((tls_model("initial-exec")));
+
+static inline size_t sfilter_idx(uintptr_t a)
+{
+    return (size_t)(((a >> 4) * 0x9e3779b97f4a7c15ull) >> (64 - SFILTER_BITS));
+}
+
+/* the next gap, in bytes: -ln(u) * rate, u uniform in (0, 1] */
+static __attribute__((noinline)) int64_t sample_gap(void)
+{
+    if (!sample_rng) /* threads in the order they first sample: runs repeat */
+        sample_rng = 0x9e3779b97f4a7c15ull * (atomic_fetch_add(&sample_threads, 1) + 1) | 1;
+    uint64_t x = sample_rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    sample_rng = x;
+    double u = (double)((x >> 11) + 1) * (1.0 / 9007199254740992.0);
+    double g = -__builtin_log(u) * (double)ms_opt.sample_rate;
+    return g < 1.0 ? 1 : g > 9e18 ? (int64_t)9e18 : (int64_t)g;
+}
+
+/* 1: record this allocation of n bytes */
+static inline int sample_take(size_t n)
+{
+    if (MS_LIKELY((sample_left -= (int64_t)n) > 0))
+        return 0;
+    if (!sfilter && !(sfilter = ms_region_alloc(sizeof(uint32_t) << SFILTER_BITS)))
+        return 1;
+    sample_left = sample_gap();
+    return 1;
+}
+
+static inline void sample_mark(uintptr_t p)
+{
+    if (sfilter)
+        atomic_fetch_add_explicit(&sfilter[sfilter_idx(p)], 1, memory_order_relaxed);
+}
+
+/* 0: p is surely not a recorded block */
+static inline int sample_maybe(uintptr_t p)
+{
+    return sfilter && atomic_load_explicit(&sfilter[sfilter_idx(p)], memory_order_relaxed) != 0;
+}
+
+static inline void sample_unmark(uintptr_t p)
+{
+    if (sfilter)
+        atomic_fetch_sub_explicit(&sfilter[sfilter_idx(p)], 1, memory_order_relaxed);
+}
+
 static __attribute__((noinline)) void *alloc_common(size_t n, size_t align, int kind, int fn, int zero, size_t nmemb)
 {
     if (!ready()) {
@@ -398,6 +462,11 @@ static __attribute__((noinline)) void *alloc_common(size_t n, size_t align, int 
         return NULL;
     if (MS_UNLIKELY(ms_opt.malloc_fill >= 0) && !zero)
         memset(p, ms_opt.malloc_fill, size);
+    if (MS_UNLIKELY(ms_opt.sample_rate)) {
+        if (!sample_take(size))
+            return p;
+        sample_mark((uintptr_t)p);
+    }
     if (m == 0)
         record(p, size, kind, fn);
     else if (m == 3)
@@ -434,7 +503,7 @@ static void free_common(void *p, int kind, const char *fnname)
     int m = mode();
     if (m == 2)
         return; /* the reporting thread frees only what it got from the region */
-    if (m == 1) {
+    if (m == 1 || (MS_UNLIKELY(ms_opt.sample_rate) && !sample_maybe((uintptr_t)p))) {
         ms_real.free(p);
         return;
     }
@@ -447,6 +516,8 @@ static void free_common(void *p, int kind, const char *fnname)
     enter_busy();
     struct ms_block b;
     if (ms_table_release((uintptr_t)p, &b)) {
+        if (MS_UNLIKELY(ms_opt.sample_rate))
+            sample_unmark((uintptr_t)p);
         /* the stack of a free costs as much as an allocation's: only kept
          * when asked (valgrind's --keep-stacktraces) or for an error */
         int bad = !kind_ok(b.kind, kind);
@@ -459,6 +530,8 @@ static void free_common(void *p, int kind, const char *fnname)
         if (MS_UNLIKELY(ms_opt.free_fill >= 0))
             memset(p, ms_opt.free_fill, b.size);
         ms_real.free(p);
+    } else if (ms_opt.sample_rate) {
+        ms_real.free(p); /* a block that was not recorded (its hash is shared) */
     } else {
         /* never allocated, or already freed: report, keep it from the allocator */
         uint32_t st = ms_capture_stack();
@@ -516,8 +589,36 @@ static __attribute__((noinline)) void *realloc_common(void *p, size_t n, int fn)
         return NULL;
     if (m == 1)
         return ms_real.realloc(p, n);
+    if (MS_UNLIKELY(ms_opt.sample_rate)) {
+        /* a block that was not recorded: the new one is an allocation of
+         * its own for the sampler; a recorded one stays recorded */
+        int was = sample_maybe((uintptr_t)p);
+        if (was && m == 0) {
+            int e0 = errno;
+            enter_busy();
+            int found = ms_table_lookup((uintptr_t)p, NULL);
+            ms_leave_busy();
+            errno = e0;
+            was = found;
+        }
+        if (!was) {
+            void *q = ms_real.realloc(p, n);
+            if (q && sample_take(n)) {
+                sample_mark((uintptr_t)q);
+                if (m == 0)
+                    record(q, n, MS_AK_MALLOC, fn);
+                else
+                    defer(OP_ALLOC, (uintptr_t)q, n, MS_AK_MALLOC);
+            }
+            return q;
+        }
+    }
     if (m == 3) {
         void *q = ms_real.realloc(p, n);
+        if ((q || n == 0) && MS_UNLIKELY(ms_opt.sample_rate))
+            sample_unmark((uintptr_t)p);
+        if (q && MS_UNLIKELY(ms_opt.sample_rate))
+            sample_mark((uintptr_t)q);
         if (q || n == 0)
             defer(OP_FREE, (uintptr_t)p, 0, MS_AK_MALLOC);
         if (q)
@@ -543,6 +644,11 @@ static __attribute__((noinline)) void *realloc_common(void *p, size_t n, int fn)
         memset((char *)q + b.size, ms_opt.malloc_fill, n - b.size);
     if (q || n == 0) {
         ms_table_release((uintptr_t)p, NULL);
+        if (MS_UNLIKELY(ms_opt.sample_rate)) {
+            sample_unmark((uintptr_t)p);
+            if (q)
+                sample_mark((uintptr_t)q);
+        }
         if (q) {
             uint32_t st = ms_capture_stack();
             ms_table_insert((uintptr_t)q, n, st, MS_AK_MALLOC, fn);

@@ -406,6 +406,35 @@ struct tls_area { uintptr_t lo, hi, mod; pid_t tid; };
 static struct tls_area *tls_areas;
 static size_t ntls_areas, cap_tls_areas;
 
+/* --sample-rate: the blocks that were not recorded hold pointers too (a
+ * recorded node of a list whose other nodes were not), so the malloc heap
+ * is a root, except the recorded blocks themselves (they are scanned when
+ * reached).  Freed chunks in it may hold stale pointers: a sampled run can
+ * call a lost block reachable, never the other way round. */
+static void scan_root_ctx(uintptr_t lo, uintptr_t hi, int grp);
+static void scan_heap_gaps(uintptr_t lo, uintptr_t hi)
+{
+    int grp = new_group(MS_RG_MEM, 0, lo, hi, 0, 0);
+    size_t a = 0, b = NB; /* the first block at or above lo */
+    while (a < b) {
+        size_t mid = a + (b - a) / 2;
+        if (B[mid].addr < lo)
+            a = mid + 1;
+        else
+            b = mid;
+    }
+    uintptr_t cur = lo;
+    for (size_t k = a; k < NB && B[k].addr < hi; k++) {
+        if (B[k].addr > cur)
+            scan_root_ctx(cur, B[k].addr, grp);
+        uintptr_t end = B[k].addr + (B[k].size ? B[k].size : 1);
+        if (end > cur)
+            cur = end;
+    }
+    if (cur < hi)
+        scan_root_ctx(cur, hi, grp);
+}
+
 /* scan [lo, hi) as a root of group grp; the TLS areas inside it are scanned
  * as groups of their own */
 static void scan_root_ctx(uintptr_t lo, uintptr_t hi, int grp)
@@ -737,12 +766,15 @@ int ms_leak_check(const struct ms_scan_self *self, struct ms_leak_result *res)
     size_t ndead = ms_threads_dead_markers(dead, 16384);
     for (size_t i = 0; i < nmaps; i++) {
         struct map *m = &maps[i];
-        if (!m->r || !m->w || m->special || m->heap)
+        if (!m->r || !m->w || (m->special && !m->heap))
             continue;
         if (m->lo >= reg_lo && m->hi <= reg_hi)
             continue;
-        if (is_arena_heap(m, maps, nmaps))
+        if (m->heap || is_arena_heap(m, maps, nmaps)) {
+            if (ms_opt.sample_rate)
+                scan_heap_gaps(m->lo, m->hi);
             continue;
+        }
         /* a snapshot runs on the agent's own thread: its stack (and TLS) holds
          * the addresses of the blocks it just scanned, and is no root */
         uintptr_t here = (uintptr_t)__builtin_frame_address(0);

@@ -608,6 +608,7 @@ int ms_report(const struct ms_leak_result *res, int how, int status)
     size_t nb = res->nblocks, nrec = 0;
     struct rec *recs = group(res, &nrec);
     uint64_t sum_bytes[4] = { 0 }, sum_blocks[4] = { 0 };
+    double est_bytes[4] = { 0 }, est_blocks[4] = { 0 }; /* --sample-rate: the whole heap's */
     uint64_t heur_bytes[4] = { 0 }, heur_blocks[4] = { 0 };
     if (!recs)
         return 0;
@@ -632,6 +633,14 @@ int ms_report(const struct ms_leak_result *res, int how, int status)
         }
         sum_bytes[r->kind] += r->bytes;
         sum_blocks[r->kind] += r->blocks;
+        if (ms_opt.sample_rate && r->blocks) {
+            /* a recorded block of s bytes stands for 1 / (1 - exp(-s/rate))
+             * blocks like it (the record's mean size stands for s) */
+            double mean = (double)r->bytes / (double)r->blocks;
+            double w = 1.0 / -__builtin_expm1(-mean / (double)ms_opt.sample_rate);
+            est_bytes[r->kind] += w * (double)r->bytes;
+            est_blocks[r->kind] += w * (double)r->blocks;
+        }
         for (int k = 1; k < 4; k++) {
             heur_bytes[k] += r->heur_bytes[k];
             heur_blocks[k] += r->heur_blocks[k];
@@ -782,6 +791,20 @@ int ms_report(const struct ms_leak_result *res, int how, int status)
         }
         ms_out_printf(o, "%s         suppressed: %s bytes in %s blocks\n", pfx, ms_fmt_commas(c1, supp_bytes),
                       ms_fmt_commas(c2, supp_blocks));
+        if (ms_opt.sample_rate) {
+            static const char *kn[] = { "definitely lost", "indirectly lost", "  possibly lost", "still reachable" };
+            ms_out_printf(o, "%s Sampled run (--sample-rate=%llu): the figures above count the blocks that were\n"
+                             "%s recorded, about one per %llu bytes allocated, chosen at random; a block of s\n"
+                             "%s bytes was recorded with probability 1-exp(-s/%llu).  The whole heap, estimated:\n",
+                          pfx, ms_opt.sample_rate, pfx, ms_opt.sample_rate, pfx, ms_opt.sample_rate);
+            for (int k = 0; k < 4; k++)
+                ms_out_printf(o, "%s    %s: ~%s bytes in ~%s blocks\n", pfx, kn[k],
+                              ms_fmt_commas(c1, (uint64_t)(est_bytes[k] + 0.5)),
+                              ms_fmt_commas(c2, (uint64_t)(est_blocks[k] + 0.5)));
+            ms_out_printf(o, "%s Verdicts are statistical: the heap's other blocks count as roots, so a lost block\n"
+                             "%s that an unrecorded one points to is called reachable.\n",
+                          pfx, pfx);
+        }
         if (ms_opt.leak_check == 1)
             ms_out_printf(o, "%s Rerun with --leak-check=full to see details of leaked memory\n", pfx);
         else if (!(ms_opt.show_kinds & (1u << MS_REACHABLE)) && sum_blocks[3])
@@ -821,6 +844,13 @@ int ms_report(const struct ms_leak_result *res, int how, int status)
                           (unsigned long long)sum_bytes[kk], (unsigned long long)sum_blocks[kk]);
         ms_out_printf(j, "\"suppressed\": {\"bytes\": %llu, \"blocks\": %llu}},\n",
                       (unsigned long long)supp_bytes, (unsigned long long)supp_blocks);
+        if (ms_opt.sample_rate) {
+            ms_out_printf(j, " \"sampling\": {\"rate_bytes\": %llu, \"estimated\": {", ms_opt.sample_rate);
+            for (int kk = 0; kk < 4; kk++)
+                ms_out_printf(j, "%s\"%s\": {\"bytes\": %.0f, \"blocks\": %.0f}", kk ? ", " : "", kind_json[kk],
+                              est_bytes[kk], est_blocks[kk]);
+            ms_out_printf(j, "}},\n");
+        }
         ms_out_printf(j, " \"heap\": {\"in_use_bytes\": %llu, \"in_use_blocks\": %llu, \"allocs\": %llu, "
                          "\"frees\": %llu, \"bytes_allocated\": %llu},\n",
                       (unsigned long long)inuse_b, (unsigned long long)inuse_n, (unsigned long long)allocs,

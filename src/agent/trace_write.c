@@ -882,6 +882,7 @@ static uint8_t *header_payload(uint8_t *p)
         off += (ssize_t)strlen(cmd + off) + 1;
     }
     p = put_str(p, cwd, 1024);
+    p = put_varint(p, ms_opt.sample_rate); /* appended 2026-12-05 */
     return rec_end(p, lp);
 }
 

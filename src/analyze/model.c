@@ -597,6 +597,7 @@ static int feed_process(struct ms_model *m, const struct ms_trace_rec *rec)
     m->pid = rec->u.process.pid;
     m->ppid = rec->u.process.ppid;
     m->start_unix_ns = rec->u.process.start_unix_ns;
+    m->sample_rate = rec->u.process.sample_rate;
     m->exe = dup_str(rec->u.process.exe);
     m->cwd = dup_str(rec->u.process.cwd);
     size_t n = rec->u.process.argv_kept;

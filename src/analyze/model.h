@@ -162,6 +162,7 @@ struct ms_model {
     /* PROCESS */
     int have_process;
     uint64_t pid, ppid, start_unix_ns;
+    uint64_t sample_rate;  /* the run's --sample-rate (0: every allocation is in the trace) */
     char *exe, *cwd;
     char **argv;
     size_t argc;

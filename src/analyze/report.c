@@ -675,6 +675,10 @@ static void text_process(FILE *o, struct proc *ps, size_t n, size_t i, int stack
             ms_an_count(a, sizeof a, m->allocs),
             ms_an_count(b, sizeof b, secs > 0 ? (uint64_t)((double)m->allocs / secs) : m->allocs),
             ms_an_bytes(c, sizeof c, m->alloc_bytes), ms_an_count(d, sizeof d, m->frees));
+    if (m->sample_rate)
+        fprintf(o, "  sampled    --sample-rate=%llu: the trace holds about one allocation per %llu bytes\n"
+                   "             allocated, chosen at random; every figure below counts those only\n",
+                (unsigned long long)m->sample_rate, (unsigned long long)m->sample_rate);
     fprintf(o, "  temporary  %s allocations freed within 1 ms (%.1f%% of calls), %s\n",
             ms_an_count(a, sizeof a, m->temps),
             m->allocs ? 100.0 * (double)m->temps / (double)m->allocs : 0.0,
@@ -912,6 +916,7 @@ static void json_process(FILE *o, struct proc *ps, size_t n, size_t i, const siz
             (unsigned long long)m->t_end, (unsigned long long)m->allocs,
             (unsigned long long)m->alloc_bytes, (unsigned long long)m->frees);
     ms_an_json_double(o, secs > 0 ? (double)m->allocs / secs : 0);
+    fprintf(o, ", \"sample_rate_bytes\": %llu", (unsigned long long)m->sample_rate);
     fprintf(o, ", \"temporary\": {\"allocations\": %llu, \"bytes\": %llu, \"threshold_ns\": %llu}",
             (unsigned long long)m->temps, (unsigned long long)m->temp_bytes,
             (unsigned long long)MS_MODEL_TEMP_NS);
@@ -1043,6 +1048,8 @@ static void dump_rec(FILE *o, const struct ms_trace_rec *r)
         }
         fprintf(o, "] cwd=");
         ms_an_dump_str(o, r->u.process.cwd);
+        if (r->u.process.sample_rate)
+            fprintf(o, " sample_rate=%llu", (unsigned long long)r->u.process.sample_rate);
         break;
     case MS_REC_MODULE:
         fprintf(o, " path=");

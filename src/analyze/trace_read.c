@@ -538,6 +538,7 @@ static int decode(struct ms_trace_reader *r, struct ms_trace_rec *rec)
         rec->u.process.argv = r->argv;
         rec->u.process.argv_kept = keep;
         rec->u.process.cwd = get_str(&c);
+        rec->u.process.sample_rate = c.p < c.e ? get_varint(&c) : 0;
         break;
     }
     case MS_REC_MODULE:

@@ -121,6 +121,7 @@ struct ms_trace_rec {
             struct ms_trace_str exe, cwd;
             const struct ms_trace_str *argv;        /* min(argc, MS_TRACE_MAX_ARGV) kept */
             size_t argv_kept;
+            uint64_t sample_rate; /* --sample-rate (appended field; 0: every allocation) */
         } process;
         struct {
             struct ms_trace_str path, build_id;

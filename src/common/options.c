@@ -142,6 +142,20 @@ int ms_options_parse(struct ms_options *o, const char *arg, char *err, size_t er
             o->keep_free_stacks = 1;
         else
             bad = 1;
+    } else if (IS("--sample-rate")) {
+        /* BYTES, or with a K, M or G suffix (powers of 1024); 0: no sampling */
+        char *end;
+        unsigned long long n = strtoull(v, &end, 10);
+        unsigned long long mul = 1;
+        if (*end == 'K' || *end == 'k')
+            mul = 1ull << 10, end++;
+        else if (*end == 'M' || *end == 'm')
+            mul = 1ull << 20, end++;
+        else if (*end == 'G' || *end == 'g')
+            mul = 1ull << 30, end++;
+        bad = !*v || *v == '-' || *end || n > (1ull << 40) / mul;
+        if (!bad)
+            o->sample_rate = n * mul;
     } else if (IS("--snapshot-signal")) {
         static const struct { const char *n; int s; } sigs[] = {
             { "USR1", SIGUSR1 }, { "USR2", SIGUSR2 }, { "HUP", SIGHUP }, { "URG", SIGURG },

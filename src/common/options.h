@@ -21,6 +21,7 @@ struct ms_options {
     int malloc_fill;         /* -1 off, else the byte new blocks are filled with (valgrind's --malloc-fill) */
     int free_fill;           /* -1 off, else the byte freed blocks are filled with */
     int keep_free_stacks;    /* --keep-stacktraces=alloc-and-free: remember where blocks were freed */
+    unsigned long long sample_rate; /* --sample-rate=BYTES: record one allocation per ~BYTES allocated (Poisson); 0 every one */
     char log_file[1024];     /* "" = stderr; %p = pid */
     char json_file[1024];    /* "" = none; %p = pid */
     char supp_files[4096];   /* '\n'-separated paths */
