@@ -328,10 +328,14 @@ static int run_report(int how, int status, const struct ms_scan_self *self)
         report_body();
     }
     ms_ts.in_report = 0;
-    unsigned long lost = ms_hooks_lost_deferred();
+    unsigned long nostack, lost = ms_hooks_lost_deferred(&nostack);
     if (lost)
         ms_warn("%lu allocations or frees made by signal handlers could not be recorded (handlers ran back to back "
-                "inside the agent); the figures above may be off by that many blocks", lost);
+                "inside the agent); the figures above may be off by that many blocks%s", lost,
+                nostack ? ", and more of their allocations have no stack ('stack unknown')" : "");
+    else if (nostack)
+        ms_warn("%lu allocations made by signal handlers could not be recorded with their stack (handlers ran back "
+                "to back inside the agent): their loss records say 'stack unknown'", nostack);
     if (ms_verify_unwind) {
         struct ms_unwind_stats us;
         ms_unwind_stats(&us);

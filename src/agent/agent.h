@@ -120,6 +120,7 @@ struct ms_tstate {
      * order (a preempted thread can take many handlers before it drains) */
     unsigned pend_head, pend_tail, pcs_head, pcs_tail;
     unsigned long pend_lost; /* the ring was full: said at exit */
+    unsigned long pend_nostack; /* recorded without a stack (its ring was full): said at exit */
     struct {
         uintptr_t addr;
         uint64_t size;
@@ -130,7 +131,7 @@ struct ms_tstate {
 extern __thread struct ms_tstate ms_ts MS_HIDDEN;
 void ms_leave_busy(void) MS_HIDDEN;
 void ms_hooks_late_init(void) MS_HIDDEN;      /* after the loader is done: ranges for stack filtering */
-unsigned long ms_hooks_lost_deferred(void) MS_HIDDEN; /* handler operations the full ring dropped */
+unsigned long ms_hooks_lost_deferred(unsigned long *nostack) MS_HIDDEN; /* handler operations the full ring dropped; allocations recorded without their stack */
 extern int ms_verify_unwind MS_HIDDEN; /* MEMSLEUTH_VERIFY_UNWIND=1: compare every stack with libunwind's */
 
 /* ---- errors recorded by the hooks (report.c prints them) -------------- */

@@ -213,7 +213,7 @@ enum { OP_ALLOC = 1, OP_FREE = 2 };
 #define NPEND (sizeof ms_ts.pending / sizeof ms_ts.pending[0])
 #define NPCS (sizeof ms_ts.pend_pcs / sizeof ms_ts.pend_pcs[0])
 #define PCS_MAX ((int)(sizeof ms_ts.pend_pcs[0] / sizeof ms_ts.pend_pcs[0][0]))
-static _Atomic unsigned long pend_lost_total;
+static _Atomic unsigned long pend_lost_total, pend_nostack_total;
 
 /* Called from a signal handler that interrupted a hook of this thread.  The
  * queue is a ring: the handler only writes the entry at tail and then moves
@@ -236,6 +236,8 @@ static void defer(int op, uintptr_t addr, uint64_t size, int kind)
     e->npcs = 0;
     e->slot = 0;
     unsigned pt = ms_ts.pcs_tail;
+    if (op == OP_ALLOC && pt - ms_ts.pcs_head >= NPCS)
+        ms_ts.pend_nostack++; /* said at exit */
     if (op == OP_ALLOC && pt - ms_ts.pcs_head < NPCS) {
         /* the unwinder is re-entrant: a capture nested in another one on
          * this thread leaves the per-thread caches alone */
@@ -254,6 +256,10 @@ static void drain_pending(void)
     if (MS_UNLIKELY(ms_ts.pend_lost)) {
         atomic_fetch_add(&pend_lost_total, ms_ts.pend_lost);
         ms_ts.pend_lost = 0;
+    }
+    if (MS_UNLIKELY(ms_ts.pend_nostack)) {
+        atomic_fetch_add(&pend_nostack_total, ms_ts.pend_nostack);
+        ms_ts.pend_nostack = 0;
     }
     while (ms_ts.pend_head != ms_ts.pend_tail) {
         unsigned h = ms_ts.pend_head;
@@ -281,8 +287,9 @@ static void drain_pending(void)
     }
 }
 
-unsigned long ms_hooks_lost_deferred(void)
+unsigned long ms_hooks_lost_deferred(unsigned long *nostack)
 {
+    *nostack = atomic_load(&pend_nostack_total) + ms_ts.pend_nostack;
     return atomic_load(&pend_lost_total) + ms_ts.pend_lost;
 }
 

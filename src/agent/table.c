@@ -1,6 +1,6 @@
 /* table.c - the live-block table, interned stacks, recently freed blocks.
  *
- * Live blocks: 64 shards chosen by a hash of the address, each an
+ * Live blocks: 64 shards chosen by the address (shard_index), each an
  * open-addressing table with linear probing and backward-shift deletion
  * (no tombstones), under its own lock (lock.h).  The shard also keeps the
  * allocation counters and a small direct-mapped memory of freed blocks
@@ -127,10 +127,22 @@ static void grow(struct shard *s)
     s->cap = ncap;
 }
 
+/* The shard of an address: 8 groups of 8.  The group comes from the
+ * address's 64 MiB region: glibc gives each thread an arena of its own (64
+ * MiB-aligned heaps), so threads that allocate and free their own blocks
+ * mostly work in shards (locks, counters, slots and trace buffers) no other
+ * thread writes, and no cache line goes back and forth between cores on
+ * every call.  Within the group, the address's hash spreads the blocks. */
+static inline int shard_index(uintptr_t addr, uint64_t h)
+{
+    unsigned g = (unsigned)(((uint64_t)(addr >> 26) * 0x9e3779b97f4a7c15ull) >> 61);
+    return (int)(g << 3 | (h & 7));
+}
+
 static inline struct shard *shard_of(uintptr_t addr, uint64_t *h)
 {
     *h = mix(addr);
-    return &shards[*h & (NSHARD - 1)];
+    return &shards[shard_index(addr, *h)];
 }
 
 void ms_table_insert(uintptr_t addr, uint64_t size, uint32_t stack, int kind, int fn)
@@ -163,7 +175,7 @@ void ms_table_insert(uintptr_t addr, uint64_t size, uint32_t stack, int kind, in
     s->live_blocks++;
     /* a remembered free of this address stays: it is only looked at when
      * the address is not live, and every removal remembers anew */
-    ms_trace_alloc((int)(h & (NSHARD - 1)), addr, size, stack, fn);
+    ms_trace_alloc(shard_index(addr, h), addr, size, stack, fn);
     ms_unlock(&s->lock);
 }
 
@@ -225,7 +237,7 @@ int ms_table_release(uintptr_t addr, struct ms_block *out)
     s->live_bytes -= s->slots[j].size;
     s->live_blocks--;
     delete_at(s, (size_t)j);
-    ms_trace_free((int)(h & (NSHARD - 1)), addr);
+    ms_trace_free(shard_index(addr, h), addr);
     ms_unlock(&s->lock);
     return 1;
 }

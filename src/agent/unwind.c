@@ -2154,10 +2154,14 @@ static int capture_common(uintptr_t *pcs, int max, uintptr_t pc, uintptr_t sp, u
     int k = -1;
     /* a capture in a signal handler that interrupted another capture of
      * this thread leaves the cache alone: an entry may be half written */
-    int nested = tls.depth++ > 0 || tls.nocache;
+    int nested = tls.depth++ > 0;
+    /* templates (and their tags) are left alone by nested captures and by
+     * those of handlers the agent defers (ms_unwind_nocache): the hook they
+     * interrupted may hold its template's tag between capture and use */
+    int notpl = nested || tls.nocache;
     struct tpl *used = NULL; /* the template this capture went through */
     int full = 0;            /* ... and it gave the whole stack */
-    if (!nested)
+    if (!notpl)
         tls.last = NULL;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     for (int attempt = 0; attempt < 64 && k < 0; attempt++) {
@@ -2182,7 +2186,7 @@ static int capture_common(uintptr_t *pcs, int max, uintptr_t pc, uintptr_t sp, u
                 tls.pcc_gen = s + 1;
             }
             pcc = tls.pcc;
-            if (LIKELY(is_ra)) {
+            if (LIKELY(is_ra && !notpl)) {
                 tr = &tls.tpl[TPL_IDX(sp)];
                 if (tr->seq1 == s + 1 && tr->sp[0] == sp && tr->hi == rg.hi) {
                     int done;

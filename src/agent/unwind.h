@@ -137,9 +137,9 @@ int ms_unwind_capture(uintptr_t *pcs, int max);
  * captures of the handlers it defers are made with ms_unwind_nocache. */
 uint32_t *ms_unwind_stack_tag(int *same);
 
-/* on (1): the captures of this thread leave the per-thread caches and
- * tags alone (as a capture nested in another one does) until the matching
- * call with 0; calls nest */
+/* on (1): the captures of this thread leave the per-thread templates and
+ * their tags alone until the matching call with 0 (they still use the rule
+ * cache and the memo); calls nest */
 void ms_unwind_nocache(int on);
 
 /* glibc's x86-64 signal return trampoline, __restore_rt: mov $15, %rax;
