@@ -1335,7 +1335,10 @@ static const char pools_definitions[] =
     "allocator\", "
     "\"leaks\": \"allocators never destroyed, reported once each at their creation site with "
     "their whole subtree (only those without a parent: every live allocator is inside one), "
-    "grouped by creation site and name\"}";
+    "grouped by creation site and name\", "
+    "\"inherited\": \"created before a fork, in the parent: a forked child's trace names the pools it "
+    "inherited (their creation site, name and tree; their blocks from before the fork are not in "
+    "the child's trace); allocators_inherited counts them, allocators_created does not\"}";
 
 void ms_pools_json(FILE *o, const struct ms_pools *pl)
 {
@@ -1353,7 +1356,8 @@ void ms_pools_json(FILE *o, const struct ms_pools *pl)
             pools_definitions, (unsigned long long)pl->records, pl->nomem ? "true" : "false",
             (unsigned long long)pl->anomalies, (unsigned long long)pl->created, (unsigned long long)pl->destroyed,
             (unsigned long long)pl->live_pools, (unsigned long long)pl->unknown_pools,
-            (unsigned long long)pl->inherited_pools, (unsigned long long)pl->allocs, (unsigned long long)pl->alloc_bytes, (unsigned long long)pl->reallocs,
+            (unsigned long long)pl->inherited_pools, (unsigned long long)pl->allocs,
+            (unsigned long long)pl->alloc_bytes, (unsigned long long)pl->reallocs,
             (unsigned long long)pl->frees, (unsigned long long)pl->moves, (unsigned long long)pl->pool_moves,
             (unsigned long long)pl->adopts, (unsigned long long)pl->releases, (unsigned long long)pl->peak_bytes,
             (unsigned long long)pl->peak_blocks, (unsigned long long)pl->peak_t, (unsigned long long)pl->bytes,
