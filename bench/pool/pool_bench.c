@@ -22,9 +22,16 @@
  * malloc and APR record nothing.
  *
  * Usage: pool_bench [--allocators A] [--allocs M] [--runs R] [--apr-extra B]
+ *                   [--only NAME] [--rotate]
  *   --apr-extra B  APR is asked for B bytes more per block (e.g. 36: about
  *                  ms_pool's footprint per block, 32-byte header and 16-byte
  *                  rounding, against APR's none and 8-byte rounding)
+ *   --only NAME    run one allocator only (malloc, talloc, apr, ms_pool): no
+ *                  other allocator's memory traffic between its runs; the
+ *                  others print 0
+ *   --rotate       the order of the allocators within a run rotates from run
+ *                  to run (by default malloc, talloc, APR, ms_pool: each one
+ *                  always follows the same other one)
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -42,6 +49,8 @@
 
 static int A = 1000, M = 100, R = 11;
 static size_t apr_extra;     /* --apr-extra */
+static const char *only;     /* --only */
+static int rotate;           /* --rotate */
 static int *parent;          /* A entries: -1 = root */
 static size_t *sizes;        /* A*M */
 static int NS = 10000;       /* single-free workload */
@@ -205,8 +214,10 @@ static void run_ms(struct res *r)
     for (int i = 0; i < NS; i++)
         v[i] = ms_pool_alloc(ctx, ssizes[i]);
     double t4 = now();
+#if !defined(EXP_SMALLFP) /* experiments/layout-bound.patch: blocks without a header, no single free */
     for (int i = 0; i < NS; i++)
         ms_pool_free(v[sorder[i]]);
+#endif
     double t5 = now();
     ms_pool_destroy(ctx);
     free(v);
@@ -232,8 +243,17 @@ static double median(double *v, int n)
 
 int main(int argc, char **argv)
 {
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--allocators"))
+    for (int i = 1; i < argc; i += 2) {
+        if (!strcmp(argv[i], "--rotate")) {
+            rotate = 1;
+            i--;
+            continue;
+        }
+        if (i + 1 >= argc)
+            break;
+        if (!strcmp(argv[i], "--only"))
+            only = argv[i + 1];
+        else if (!strcmp(argv[i], "--allocators"))
             A = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--allocs"))
             M = atoi(argv[i + 1]);
@@ -243,7 +263,8 @@ int main(int argc, char **argv)
             apr_extra = (size_t)atoi(argv[i + 1]);
     }
     if (A < 1 || M < 1 || R < 1) {
-        fprintf(stderr, "usage: pool_bench [--allocators A] [--allocs M] [--runs R] [--apr-extra B]\n");
+        fprintf(stderr, "usage: pool_bench [--allocators A] [--allocs M] [--runs R] [--apr-extra B] [--only NAME] "
+                        "[--rotate]\n");
         return 2;
     }
     parent = malloc(sizeof *parent * (size_t)A);
@@ -269,9 +290,22 @@ int main(int argc, char **argv)
     static const char *names[NI] = {"malloc/free", "talloc", "APR pools", "ms_pool"};
     void (*fns[NI])(struct res *) = {run_malloc, run_talloc, run_apr, run_ms};
     double (*v)[5] = calloc((size_t)NI * (size_t)R, sizeof *v);
+    static const char *keys[NI] = {"malloc", "talloc", "apr", "ms_pool"};
+    if (only) {
+        int k;
+        for (k = 0; k < NI && strcmp(only, keys[k]); k++)
+            ;
+        if (k == NI) {
+            fprintf(stderr, "pool_bench: --only takes malloc, talloc, apr or ms_pool, not '%s'\n", only);
+            return 2;
+        }
+    }
     for (int run = -2; run < R; run++)
-        for (int k = 0; k < NI; k++) {
+        for (int kk = 0; kk < NI; kk++) {
+            int k = rotate ? (kk + run + 2) % NI : kk;
             struct res r;
+            if (only && strcmp(only, keys[k]))
+                continue;
             fns[k](&r);
             if (run >= 0) {
                 double *row = v[k * R + run];

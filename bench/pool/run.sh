@@ -7,6 +7,8 @@
 #   --quick     1 run of a 1/10 workload (smoke test, seconds)
 #   --out FILE  also write the table (with the command and machine) to FILE
 #   --apr-extra B  ask APR for B more bytes per block (36: ms_pool's footprint)
+#   --rotate    rotate the allocators' order from run to run
+#   --only NAME run one allocator only (malloc, talloc, apr, ms_pool)
 # BUILD_DIR defaults to a temporary directory, removed afterwards.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -19,7 +21,9 @@ while [ $# -gt 0 ]; do
     case $1 in
     --quick) ARGS=(--allocators 100 --allocs 100 --runs 1) ;;
     --out) OUT=$2; shift ;;
-    --apr-extra) EXTRA=(--apr-extra "$2"); shift ;;
+    --apr-extra) EXTRA+=(--apr-extra "$2"); shift ;;
+    --rotate) EXTRA+=(--rotate) ;;
+    --only) EXTRA+=(--only "$2"); shift ;;
     *) B=$1 ;;
     esac
     shift

@@ -620,7 +620,12 @@ MS_POOL_API void ms_pool_get_stats(struct ms_pool_stats *out);
  * (dlsym "memsleuth_agent_pool_hooks", versioned) and, if the agent writes a
  * trace, hands it every event; allocations then take the library's slower
  * path, as with a hook.  `memsleuth report` shows the pool trees, the memory
- * of each pool over time, the sites and the pools never destroyed.  Set
+ * of each pool over time, the sites and the pools never destroyed.  The
+ * agent's own report at exit then leaves the library's chunks out of its
+ * malloc loss records and reports each pool tree never destroyed once, at
+ * its root's creation site, with its subtree's bytes and blocks (these are
+ * not counted as errors in its ERROR SUMMARY); a forked child's trace names
+ * the pools it inherited.  Set
  * MEMSLEUTH_POOL_NO_AGENT=1 to keep the library away from the agent.  This
  * hook (ms_pool_set_event_hook) is independent of it: both get the events. */
 #define MS_POOL_EV_CREATE   1 /* pool created: pool, other = parent */

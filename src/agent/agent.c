@@ -619,6 +619,7 @@ static void fork_prepare(void)
 {
     pid_before_fork = getpid();
     if (ms_active) {
+        ms_trace_pool_lock(); /* the pool state is whole in the child */
         ms_stacks_lock();
         ms_table_lock_all();
     }
@@ -629,6 +630,7 @@ static void fork_parent(void)
     if (ms_active) {
         ms_table_unlock_all();
         ms_stacks_unlock();
+        ms_trace_pool_unlock();
     }
 }
 

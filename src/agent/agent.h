@@ -206,6 +206,38 @@ extern int ms_snapshot_interval_ms MS_HIDDEN;
 void ms_trace_snapshot(int id, int trigger, uint64_t pause_ns) MS_HIDDEN;
 void ms_trace_snap_leak(int kind, uint32_t stack, uint64_t bytes, uint64_t blocks) MS_HIDDEN;
 
+/* ---- poolstate.c: libmemsleuth_pool's allocators as the agent saw them ------ */
+#define MS_PS_NAME_MAX 64
+struct ms_ps_pool {
+    uintptr_t addr, parent;     /* 0: empty slot / a root */
+    const char *file;           /* creation site (a copy) */
+    int line, named;
+    uint64_t seq;               /* creation order */
+    uint64_t bytes, blocks;     /* its own live blocks */
+    uint64_t scratch;
+    char name[MS_PS_NAME_MAX];  /* cut at MS_PS_NAME_MAX - 1 bytes */
+};
+struct ms_ps_leak {             /* a pool tree never destroyed, at its root */
+    uintptr_t pool;
+    uint64_t seq;
+    const char *file;
+    int line, named;
+    char name[MS_PS_NAME_MAX];
+    uint64_t bytes, blocks, allocators; /* the whole subtree */
+    uint64_t own_bytes, own_blocks;
+};
+/* all under trace_write.c's pool lock (ms_trace_pool_lock/trylock) */
+void ms_ps_event(int kind, const void *pool, const void *other, const void *old_owner, const void *ptr,
+                 size_t size, size_t old_size, const char *file, int line) MS_HIDDEN;
+int ms_ps_is_raw(uintptr_t addr) MS_HIDDEN;
+size_t ms_ps_raw_count(void) MS_HIDDEN;
+int ms_ps_walk(void (*fn)(const struct ms_ps_pool *, int depth, void *), void *arg) MS_HIDDEN;
+size_t ms_ps_leaks(struct ms_ps_leak **out) MS_HIDDEN; /* largest first; region memory */
+void ms_trace_pool_lock(void) MS_HIDDEN;
+int ms_trace_pool_trylock(void) MS_HIDDEN;   /* 0: locked */
+void ms_trace_pool_unlock(void) MS_HIDDEN;
+int ms_trace_pools_seen(void) MS_HIDDEN;     /* the library handed events to the agent */
+
 /* ---- trace_write.c: the trace (docs/trace-format.md) ------------------------ */
 void ms_trace_start(void) MS_HIDDEN;
 void ms_trace_fork(pid_t child) MS_HIDDEN;

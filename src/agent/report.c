@@ -310,7 +310,10 @@ static int rec_cmp(const void *a, const void *b)
 }
 
 /* group blocks into loss records by (kind, stack), sorted as valgrind does */
-static struct rec *group(const struct ms_leak_result *res, size_t *nrec_out)
+/* skip_raw: blocks of libmemsleuth_pool's own memory (poolstate.c) are left
+ * out, counted in raw_bytes and raw_blocks: the pool verdicts stand for them */
+static struct rec *group(const struct ms_leak_result *res, size_t *nrec_out, int skip_raw, uint64_t *raw_bytes,
+                         uint64_t *raw_blocks)
 {
     size_t nb = res->nblocks, nrec = 0;
     size_t hcap = 64;
@@ -322,6 +325,11 @@ static struct rec *group(const struct ms_leak_result *res, size_t *nrec_out)
         return NULL;
     for (size_t i = 0; i < nb; i++) {
         const struct ms_block *b = &res->blocks[i];
+        if (skip_raw && ms_ps_is_raw(b->addr)) {
+            *raw_bytes += b->size;
+            (*raw_blocks)++;
+            continue;
+        }
         int kind = b->state;
         uint64_t h = ((uint64_t)b->stack * 0x9e3779b97f4a7c15ULL) ^ (uint64_t)kind * 0x51ed27ULL;
         size_t s = (h >> 20) & (hcap - 1);
@@ -605,8 +613,31 @@ int ms_report(const struct ms_leak_result *res, int how, int status)
         }
     }
 
+    /* libmemsleuth_pool handed its events to the agent: its own heap blocks
+     * leave the loss records, and each pool tree never destroyed gets one
+     * verdict instead (at its root's creation site, with its subtree) */
+    int pools = 0, pools_busy = 0;
+    uint64_t raw_bytes = 0, raw_blocks = 0;
+    struct ms_ps_leak *pleaks = NULL;
+    size_t npleaks = 0;
+    if (ms_trace_pools_seen()) {
+        if (ms_trace_pool_trylock() == 0)
+            pools = 1;
+        else
+            pools_busy = 1;
+    }
     size_t nb = res->nblocks, nrec = 0;
-    struct rec *recs = group(res, &nrec);
+    struct rec *recs = group(res, &nrec, pools, &raw_bytes, &raw_blocks);
+    if (pools) {
+        npleaks = ms_ps_leaks(&pleaks);
+        ms_trace_pool_unlock();
+    }
+    uint64_t pl_bytes = 0, pl_blocks = 0, pl_allocs = 0;
+    for (size_t i = 0; i < npleaks; i++) {
+        pl_bytes += pleaks[i].bytes;
+        pl_blocks += pleaks[i].blocks;
+        pl_allocs += pleaks[i].allocators;
+    }
     uint64_t sum_bytes[4] = { 0 }, sum_blocks[4] = { 0 };
     double est_bytes[4] = { 0 }, est_blocks[4] = { 0 }; /* --sample-rate: the whole heap's */
     uint64_t heur_bytes[4] = { 0 }, heur_blocks[4] = { 0 };
@@ -659,7 +690,7 @@ int ms_report(const struct ms_leak_result *res, int how, int status)
 
     uint64_t allocs, frees, abytes;
     ms_table_totals(&allocs, &frees, &abytes);
-    char c1[32], c2[32], c3[32], c4[32];
+    char c1[32], c2[32], c3[32], c4[32], c5[32], c6[32];
     uint64_t inuse_b = 0, inuse_n = nb;
     for (size_t i = 0; i < nb; i++)
         inuse_b += res->blocks[i].size;
@@ -764,6 +795,15 @@ int ms_report(const struct ms_leak_result *res, int how, int status)
                     ms_out_write(o, sbuf, (size_t)k < sizeof sbuf ? (size_t)k : sizeof sbuf - 1);
             }
         }
+        for (size_t i = 0; i < npleaks; i++) {
+            const struct ms_ps_leak *l = &pleaks[i];
+            ms_out_printf(o, "%s %s bytes in %s blocks are in pool tree %s%s%s (%s allocator%s), never destroyed, "
+                             "pool record %zu of %zu\n",
+                          pfx, ms_fmt_commas(c1, l->bytes), ms_fmt_commas(c2, l->blocks), l->named ? "\"" : "",
+                          l->named ? l->name : "(unnamed)", l->named ? "\"" : "", ms_fmt_commas(c3, l->allocators),
+                          l->allocators == 1 ? "" : "s", i + 1, npleaks);
+            ms_out_printf(o, "%s    created at %s:%d\n%s \n", pfx, l->file ? l->file : "?", l->line, pfx);
+        }
     } else {
         for (size_t i = 0; i < nrec; i++)
             if (!recs[i].suppressed && (ms_opt.error_kinds & (1u << recs[i].kind)))
@@ -791,6 +831,14 @@ int ms_report(const struct ms_leak_result *res, int how, int status)
         }
         ms_out_printf(o, "%s         suppressed: %s bytes in %s blocks\n", pfx, ms_fmt_commas(c1, supp_bytes),
                       ms_fmt_commas(c2, supp_blocks));
+        if (pools)
+            ms_out_printf(o, "%s      in pool trees never destroyed: %s bytes in %s blocks, %s tree%s (%s allocator%s)\n"
+                             "%s        (the pool library's own %s bytes in %s heap blocks are not in the kinds above)\n",
+                          pfx, ms_fmt_commas(c1, pl_bytes), ms_fmt_commas(c2, pl_blocks),
+                          ms_fmt_commas(c3, (uint64_t)npleaks), npleaks == 1 ? "" : "s", ms_fmt_commas(c4, pl_allocs),
+                          pl_allocs == 1 ? "" : "s", pfx, ms_fmt_commas(c5, raw_bytes), ms_fmt_commas(c6, raw_blocks));
+        else if (pools_busy)
+            ms_out_printf(o, "%s      (pool verdicts left out: the pool library was busy at exit)\n", pfx);
         if (ms_opt.sample_rate) {
             static const char *kn[] = { "definitely lost", "indirectly lost", "  possibly lost", "still reachable" };
             ms_out_printf(o, "%s Sampled run (--sample-rate=%llu): the figures above count the blocks that were\n"
@@ -884,6 +932,25 @@ int ms_report(const struct ms_leak_result *res, int how, int status)
             json_frames(j, fr);
             ms_out_write(j, "}", 1);
         }
+        if (pools) {
+            ms_out_printf(j, "],\n \"pool_library_heap\": {\"bytes\": %llu, \"blocks\": %llu},\n \"pool_trees\": [",
+                          (unsigned long long)raw_bytes, (unsigned long long)raw_blocks);
+            for (size_t i = 0; i < npleaks; i++) {
+                const struct ms_ps_leak *l = &pleaks[i];
+                ms_out_printf(j, "%s{\"state\": \"never destroyed\", \"name\": ", i ? ", " : "");
+                if (l->named)
+                    ms_out_json_str(j, l->name);
+                else
+                    ms_out_write(j, "null", 4);
+                ms_out_write(j, ", \"file\": ", 10);
+                ms_out_json_str(j, l->file ? l->file : "");
+                ms_out_printf(j, ", \"line\": %d, \"bytes\": %llu, \"blocks\": %llu, \"allocators\": %llu, "
+                                 "\"own_bytes\": %llu, \"own_blocks\": %llu}",
+                              l->line, (unsigned long long)l->bytes, (unsigned long long)l->blocks,
+                              (unsigned long long)l->allocators, (unsigned long long)l->own_bytes,
+                              (unsigned long long)l->own_blocks);
+            }
+        }
         ms_out_printf(j, "],\n \"errors\": {\"invalid_free\": %llu, \"mismatched_free\": %llu}}\n",
                       (unsigned long long)err_totals[MS_ERR_INVALID_FREE],
                       (unsigned long long)err_totals[MS_ERR_MISMATCHED_FREE]);
@@ -907,7 +974,8 @@ void ms_snapshot_report(const struct ms_leak_result *res, struct ms_out *o, int 
     char pfx[32], c1[32], c2[32], c3[32];
     snprintf(pfx, sizeof pfx, "==%d==", (int)ms_pid);
     size_t nrec = 0;
-    struct rec *recs = group(res, &nrec);
+    uint64_t raw_b = 0, raw_n = 0;
+    struct rec *recs = group(res, &nrec, 0, &raw_b, &raw_n);
     if (!recs)
         return;
     uint64_t sb[4] = { 0 }, sk[4] = { 0 };

@@ -435,6 +435,7 @@ static struct evbuf *by_seq(struct evbuf *l)
 static void flush_locked(void);
 static struct evbuf *pool_take(void);     /* pool events: see the end of this file */
 static void pool_after_fork_child(void);
+static void pool_write_inherited(void);
 
 /* whichever thread flushes (the writer, an exiting or exec'ing thread, a
  * fork child), zstd's memory comes from the agent's region, never from the
@@ -984,6 +985,7 @@ void ms_trace_after_fork_child(void)
     misc_simple(12, lk, 0, 0, NULL);
     ms_trace_dump_stacks();
     ms_trace_dump_live();
+    pool_write_inherited();
     flush();
     start_writer();
 }
@@ -1011,6 +1013,27 @@ static struct evbuf *pool_buf;
 static struct psite *psites;
 static size_t psite_cap, psite_n;
 static uint32_t psite_next = 1;
+static int pools_seen; /* the library handed events to the agent */
+
+void ms_trace_pool_lock(void)
+{
+    pthread_mutex_lock(&pool_lock);
+}
+
+int ms_trace_pool_trylock(void)
+{
+    return pthread_mutex_trylock(&pool_lock);
+}
+
+void ms_trace_pool_unlock(void)
+{
+    pthread_mutex_unlock(&pool_lock);
+}
+
+int ms_trace_pools_seen(void)
+{
+    return pools_seen;
+}
 
 /* room for need more bytes in the pool stream (under pool_lock) */
 static struct evbuf *pool_room(size_t need)
@@ -1087,7 +1110,7 @@ static uint32_t pool_site(const char *file, int line)
 }
 
 static void pool_event(int kind, const void *pool, const void *other, const void *old_owner, const void *ptr,
-                       const void *old_ptr, size_t size, const char *file, int line)
+                       const void *old_ptr, size_t size, const char *file, int line, size_t old_size)
 {
     if (!trace_on || ms_ts.in_report)
         return;
@@ -1099,6 +1122,14 @@ static void pool_event(int kind, const void *pool, const void *other, const void
     ms_ts.busy = 1;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     pthread_mutex_lock(&pool_lock);
+    pools_seen = 1;
+    ms_ps_event(kind, pool, other, old_owner, ptr, size, old_size, file, line);
+    if (kind == MS_POOL_AGENT_EV_RAW || kind == MS_POOL_AGENT_EV_RAW_FREE) { /* no record: the agent's own */
+        pthread_mutex_unlock(&pool_lock);
+        ms_leave_busy();
+        errno = e;
+        return;
+    }
     uint32_t site = kind == MS_POOL_AGENT_EV_NAME ? 0 : pool_site(file, line);
     struct evbuf *b = pool_room(64 + 256);
     if (!b) {
@@ -1208,6 +1239,45 @@ static void pool_after_fork_child(void)
         memset(psites, 0, psite_cap * sizeof *psites);
     psite_n = 0;
     psite_next = 1;
+}
+
+/* fork child, its trace just opened: the pools it inherited, parents first,
+ * each as a POOL_NEW marked inherited (with its creation site and parent),
+ * and its POOL_NAME, so that its records name them */
+static void inherited_one(const struct ms_ps_pool *pp, int depth, void *arg)
+{
+    (void)depth;
+    (void)arg;
+    uint32_t site = pool_site(pp->file, pp->line);
+    struct evbuf *b = pool_room(64 + 256);
+    if (!b) {
+        atomic_fetch_add(&lost_events, 1);
+        return;
+    }
+    uint8_t *lp, *p = rec_begin(b->data + b->len, REC_POOL_NEW, &lp);
+    p = put_varint(p, 0); /* t: before this process's first event */
+    p = put_varint(p, pp->addr);
+    p = put_varint(p, pp->parent);
+    p = put_varint(p, site);
+    p = put_varint(p, 1); /* inherited */
+    b->len = (uint32_t)(rec_end(p, lp) - b->data);
+    if (pp->named) {
+        p = rec_begin(b->data + b->len, REC_POOL_NAME, &lp);
+        p = put_varint(p, 0);
+        p = put_varint(p, pp->addr);
+        p = put_str(p, pp->name, 256);
+        b->len = (uint32_t)(rec_end(p, lp) - b->data);
+    }
+}
+
+static void pool_write_inherited(void)
+{
+    if (!pools_seen)
+        return;
+    pthread_mutex_lock(&pool_lock);
+    if (ms_ps_walk(inherited_one, NULL) < 0)
+        atomic_fetch_add(&lost_events, 1);
+    pthread_mutex_unlock(&pool_lock);
 }
 
 /* ---- raw chunks for the heap graph (graph.c) -------------------------------- *

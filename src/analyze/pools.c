@@ -569,9 +569,17 @@ static int feed(struct ms_pools *pl, const struct ms_trace_rec *rec)
         int64_t parent = rec->u.pool.parent ? pool_get(pl, rec->u.pool.parent, t) : -1;
         if (pl->nomem)
             return -1;
-        int64_t i = node_new(pl, rec->u.pool.pool, site_of(pl, rec->u.pool.site), t, 0);
+        uint32_t site = site_of(pl, rec->u.pool.site);
+        int64_t i = node_new(pl, rec->u.pool.pool, site, t, 0);
         if (i < 0)
             return -1;
+        if (rec->u.pool.inherited) { /* a forked child's: created in the parent */
+            N(pl, i)->inherited = 1;
+            pl->created--;
+            pl->inherited_pools++;
+            if (site)
+                pl->sites[site].pools--;
+        }
         attach(pl, i, parent, t);
         return 0;
     }
@@ -993,7 +1001,7 @@ void ms_pools_finish(struct ms_pools *pl, const struct ms_model *m)
         size_t g;
         for (g = 0; g < pl->nleaks; g++) {
             const struct ms_pools_leak *l = &pl->leaks[g];
-            if (l->site == x->site && l->unknown == x->unknown &&
+            if (l->site == x->site && l->unknown == x->unknown && l->inherited == x->inherited &&
                 ((!l->name && !x->name) || (l->name && x->name && !strcmp(l->name, x->name))))
                 break;
         }
@@ -1009,6 +1017,7 @@ void ms_pools_finish(struct ms_pools *pl, const struct ms_model *m)
             nl[g].name = x->name;
             nl[g].first_id = x->id;
             nl[g].unknown = x->unknown;
+            nl[g].inherited = x->inherited;
             pl->nleaks++;
         }
         struct ms_pools_leak *l = &pl->leaks[g];
@@ -1071,8 +1080,8 @@ static void node_label(const struct ms_pools *pl, const struct ms_pools_node *x,
     if (x->unknown)
         snprintf(buf, n, "#%llu (created before the trace)", (unsigned long long)x->id);
     else
-        snprintf(buf, n, "#%llu %s%s%s", (unsigned long long)x->id, x->name ? x->name : "",
-                 x->name ? " " : "", s);
+        snprintf(buf, n, "#%llu %s%s%s%s", (unsigned long long)x->id, x->name ? x->name : "",
+                 x->name ? " " : "", s, x->inherited ? " (inherited)" : "");
 }
 
 /* 16 columns from 64 samples: the highest of each 4 */
@@ -1180,6 +1189,8 @@ void ms_pools_text(FILE *o, const struct ms_pools *pl, int top)
             ms_an_count(b, sizeof b, pl->destroyed), ms_an_count(c, sizeof c, pl->live_pools));
     if (pl->unknown_pools)
         fprintf(o, " (%s created before the trace)", ms_an_count(d, sizeof d, pl->unknown_pools));
+    if (pl->inherited_pools)
+        fprintf(o, " (%s inherited at fork)", ms_an_count(d, sizeof d, pl->inherited_pools));
     fputc('\n', o);
     fprintf(o, "    blocks     %s allocations (%s), %s reallocs, %s frees alone", ms_an_count(a, sizeof a, pl->allocs),
             ms_an_bytes(b, sizeof b, pl->alloc_bytes), ms_an_count(c, sizeof c, pl->reallocs),
@@ -1212,6 +1223,8 @@ void ms_pools_text(FILE *o, const struct ms_pools *pl, int top)
             site_text(pl, l->site, s, sizeof s);
             if (l->unknown)
                 snprintf(s, sizeof s, "?, before the trace (inherited at fork?)");
+            else if (l->inherited && strlen(s) < sizeof s - 40)
+                strcat(s, " (inherited at fork)");
             snprintf(line, sizeof line, "    %s%s%s created at %s: %s in %s block%s, %s allocator%s",
                      l->allocators > 1 ? ms_an_count(d, sizeof d, l->allocators) : "",
                      l->allocators > 1 ? " x " : "", l->name ? l->name : "allocator", s,
@@ -1283,10 +1296,10 @@ static void json_tree(FILE *o, const struct ms_pools *pl, const struct ms_pools_
         ms_an_json_str(o, x->name);
         fputs(", ", o);
         json_site_ref(o, pl, x->site);
-        fprintf(o, ", \"unknown_origin\": %s, \"created_ns\": %llu, \"bytes\": %llu, \"blocks\": %llu, "
-                   "\"subtree_bytes\": %llu, \"subtree_blocks\": %llu, \"subtree_allocators\": %llu, "
+        fprintf(o, ", \"unknown_origin\": %s, \"inherited\": %s, \"created_ns\": %llu, \"bytes\": %llu, "
+                   "\"blocks\": %llu, \"subtree_bytes\": %llu, \"subtree_blocks\": %llu, \"subtree_allocators\": %llu, "
                    "\"children\": %llu",
-                x->unknown ? "true" : "false", (unsigned long long)x->t_new, (unsigned long long)f->bytes,
+                x->unknown ? "true" : "false", x->inherited ? "true" : "false", (unsigned long long)x->t_new, (unsigned long long)f->bytes,
                 (unsigned long long)f->blocks, (unsigned long long)f->sub_bytes, (unsigned long long)f->sub_blocks,
                 (unsigned long long)f->sub_pools, (unsigned long long)f->children);
         if (end) {
@@ -1322,7 +1335,10 @@ static const char pools_definitions[] =
     "allocator\", "
     "\"leaks\": \"allocators never destroyed, reported once each at their creation site with "
     "their whole subtree (only those without a parent: every live allocator is inside one), "
-    "grouped by creation site and name\"}";
+    "grouped by creation site and name\", "
+    "\"inherited\": \"created before a fork, in the parent: a forked child's trace names the pools it "
+    "inherited (their creation site, name and tree; their blocks from before the fork are not in "
+    "the child's trace); allocators_inherited counts them, allocators_created does not\"}";
 
 void ms_pools_json(FILE *o, const struct ms_pools *pl)
 {
@@ -1332,14 +1348,16 @@ void ms_pools_json(FILE *o, const struct ms_pools *pl)
     }
     fprintf(o, "{\"definitions\": %s,\n     \"records\": %llu, \"incomplete\": %s, \"unmatched_records\": %llu, "
                "\"allocators_created\": %llu, \"allocators_destroyed\": %llu, \"allocators_live\": %llu, "
-               "\"allocators_unknown_origin\": %llu, \"allocations\": %llu, \"allocated_bytes\": %llu, "
+               "\"allocators_unknown_origin\": %llu, \"allocators_inherited\": %llu, \"allocations\": %llu, "
+               "\"allocated_bytes\": %llu, "
                "\"reallocs\": %llu, \"frees\": %llu, \"blocks_moved\": %llu, \"allocators_moved\": %llu, "
                "\"adoptions\": %llu, \"releases\": %llu, \"peak_bytes\": %llu, \"peak_blocks\": %llu, "
                "\"peak_time_ns\": %llu, \"end_bytes\": %llu, \"end_blocks\": %llu, \"end_state\": ",
             pools_definitions, (unsigned long long)pl->records, pl->nomem ? "true" : "false",
             (unsigned long long)pl->anomalies, (unsigned long long)pl->created, (unsigned long long)pl->destroyed,
             (unsigned long long)pl->live_pools, (unsigned long long)pl->unknown_pools,
-            (unsigned long long)pl->allocs, (unsigned long long)pl->alloc_bytes, (unsigned long long)pl->reallocs,
+            (unsigned long long)pl->inherited_pools, (unsigned long long)pl->allocs,
+            (unsigned long long)pl->alloc_bytes, (unsigned long long)pl->reallocs,
             (unsigned long long)pl->frees, (unsigned long long)pl->moves, (unsigned long long)pl->pool_moves,
             (unsigned long long)pl->adopts, (unsigned long long)pl->releases, (unsigned long long)pl->peak_bytes,
             (unsigned long long)pl->peak_blocks, (unsigned long long)pl->peak_t, (unsigned long long)pl->bytes,
@@ -1360,9 +1378,9 @@ void ms_pools_json(FILE *o, const struct ms_pools *pl)
         ms_an_json_str(o, l->name);
         fputs(", ", o);
         json_site_ref(o, pl, l->site);
-        fprintf(o, ", \"unknown_origin\": %s, \"allocators\": %llu, \"first_id\": %llu, \"bytes\": %llu, "
-                   "\"blocks\": %llu, \"subtree_allocators\": %llu}",
-                l->unknown ? "true" : "false", (unsigned long long)l->allocators, (unsigned long long)l->first_id,
+        fprintf(o, ", \"unknown_origin\": %s, \"inherited\": %s, \"allocators\": %llu, \"first_id\": %llu, "
+                   "\"bytes\": %llu, \"blocks\": %llu, \"subtree_allocators\": %llu}",
+                l->unknown ? "true" : "false", l->inherited ? "true" : "false", (unsigned long long)l->allocators, (unsigned long long)l->first_id,
                 (unsigned long long)l->bytes, (unsigned long long)l->blocks, (unsigned long long)l->pools);
     }
     fprintf(o, "],\n     \"sites\": [");
@@ -1404,6 +1422,8 @@ int ms_pools_dump_rec(FILE *o, const struct ms_trace_rec *r)
     case MS_REC_POOL_NEW:
         fprintf(o, " pool=0x%llx parent=0x%llx site=%llu", (unsigned long long)p->pool,
                 (unsigned long long)p->parent, (unsigned long long)p->site);
+        if (p->inherited)
+            fputs(" inherited=1", o);
         break;
     case MS_REC_POOL_NAME:
         fprintf(o, " pool=0x%llx name=", (unsigned long long)p->pool);

@@ -66,6 +66,8 @@ struct ms_pools_node {
     uint64_t t_new, t_destroy;
     int live;                 /* not destroyed */
     int unknown;              /* placeholder: the trace never created it */
+    int inherited;            /* created before a fork, in the parent: a forked
+                                 child's trace names it (POOL_NEW inherited=1) */
     uint64_t bytes, blocks;   /* own live blocks */
     uint64_t sub_bytes, sub_blocks; /* it and everything below it */
     uint64_t max_sub_bytes;
@@ -99,7 +101,8 @@ struct ms_pools_leak {
     uint64_t pools;           /* pools in their subtrees (the roots included) */
     uint64_t first_id;        /* id of the first such root */
     int unknown;              /* placeholders: created before the trace (a forked
-                                 child's inherited pools) */
+                                 child's inherited pools, if the agent did not name them) */
+    int inherited;            /* inherited at fork (named by the agent) */
 };
 
 /* a flattened tree (at the end or at the peak), pre-order, children by
@@ -140,6 +143,7 @@ struct ms_pools {
     size_t site_hash_cap;
     /* totals */
     uint64_t created, destroyed, unknown_pools;
+    uint64_t inherited_pools; /* named by POOL_NEW inherited=1 (not in created) */
     uint64_t allocs, alloc_bytes, frees, reallocs, moves, pool_moves, adopts, releases;
     uint64_t bytes, blocks;   /* all pools' own, now */
     uint64_t peak_bytes, peak_blocks, peak_t, epoch;

@@ -442,6 +442,7 @@ static void decode_pool(struct cur *c, struct ms_trace_rec *rec)
         rec->u.pool.pool = get_varint(c);
         rec->u.pool.parent = get_varint(c);
         rec->u.pool.site = get_varint(c);
+        rec->u.pool.inherited = c->p < c->e ? get_varint(c) : 0;
         break;
     case MS_REC_POOL_NAME:
         rec->u.pool.pool = get_varint(c);

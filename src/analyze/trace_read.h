@@ -175,6 +175,8 @@ struct ms_trace_rec {
             struct ms_trace_str str;                /* POOL_SITE: file; POOL_NAME: name */
             uint64_t pool;                          /* NEW NAME DESTROY ALLOC FREE: the pool */
             uint64_t parent;                        /* NEW: parent pool, 0 for a root */
+            uint64_t inherited;                     /* NEW: 1 if created before a fork, in the
+                                                       parent (appended field; absent: 0) */
             uint64_t addr, size, old_addr;          /* ALLOC (old_addr != 0: a realloc of it),
                                                        FREE (addr) */
             uint64_t what;                          /* MOVE: 0 block, 1 pool; CLAIM: 0 adopt

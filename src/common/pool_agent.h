@@ -33,15 +33,23 @@
 #include <stdint.h>
 
 #define MS_POOL_AGENT_SYMBOL  "memsleuth_agent_pool_hooks"
-#define MS_POOL_AGENT_VERSION 1u
+#define MS_POOL_AGENT_VERSION 2u
 
 /* the event kinds are those of memsleuth/pool.h (MS_POOL_EV_CREATE 1 ...
  * MS_POOL_EV_RELEASE 8), plus: */
 #define MS_POOL_AGENT_EV_NAME 9 /* ms_pool_set_name: pool, ptr = name (NULL: cleared) */
+/* The library's own heap memory (chunks, large blocks, destructor and
+ * claim records, free-list arrays: every malloc/realloc/free it makes for
+ * itself), so that the agent's exit report can tell it from the program's
+ * and give its verdicts in pool terms instead: */
+#define MS_POOL_AGENT_EV_RAW      10 /* ptr = a block the library got from malloc, size = its size */
+#define MS_POOL_AGENT_EV_RAW_FREE 11 /* ptr = such a block, given back to free (or realloc'd away) */
 
+/* old_size: for MS_POOL_EV_REALLOC the block's size before (0 for the
+ * other kinds).  Version 2 added it (version 1 had no old_size). */
 typedef void (*ms_pool_agent_event_fn)(int kind, const void *pool, const void *other, const void *old_owner,
                                        const void *ptr, const void *old_ptr, size_t size, const char *file,
-                                       int line);
+                                       int line, size_t old_size);
 
 struct ms_pool_agent_hooks {
     uint32_t version;            /* MS_POOL_AGENT_VERSION */

@@ -186,6 +186,14 @@ static int fail_now(void)
 }
 
 /* ------------------------------------------------------ raw memory */
+/* Tell the agent (if any) about the library's own heap memory. */
+static inline void raw_note(int kind, const void *p, size_t n)
+{
+    ms_pool_agent_event_fn ag = atomic_load_explicit(&ms_g_agent, memory_order_relaxed);
+    if (MS_UNLIKELY(ag != NULL))
+        ag(kind, NULL, NULL, NULL, p, NULL, n, NULL, 0, 0);
+}
+
 static void raw_count(size_t n)
 {
     atomic_fetch_add_explicit(&g_raw_live, 1, memory_order_relaxed);
@@ -211,6 +219,7 @@ void *ms_raw_alloc(size_t n)
         return NULL;
     }
     raw_count(n);
+    raw_note(MS_POOL_AGENT_EV_RAW, p, n);
     return p;
 }
 
@@ -228,11 +237,14 @@ void *ms_raw_realloc(void *p, size_t old, size_t n)
         errno = ENOMEM;
         return NULL;
     }
+    raw_note(MS_POOL_AGENT_EV_RAW_FREE, p, old); /* before: p is gone after */
     void *q = realloc(p, n);
     if (!q) {
+        raw_note(MS_POOL_AGENT_EV_RAW, p, old); /* still there */
         errno = ENOMEM;
         return NULL;
     }
+    raw_note(MS_POOL_AGENT_EV_RAW, q, n);
     atomic_fetch_sub_explicit(&g_raw_bytes, old, memory_order_relaxed);
     atomic_fetch_add_explicit(&g_raw_bytes, n, memory_order_relaxed);
     return q;
@@ -243,6 +255,7 @@ void ms_raw_free(void *p, size_t n)
     if (!p)
         return;
     raw_uncount(n);
+    raw_note(MS_POOL_AGENT_EV_RAW_FREE, p, n);
     free(p);
 }
 
@@ -270,6 +283,7 @@ struct chunk *ms_chunk_get(unsigned cls)
             return NULL;
         }
         raw_count(sz);
+        raw_note(MS_POOL_AGENT_EV_RAW, c, sz);
     }
     c->next = NULL;
     c->owner = NULL;
@@ -284,6 +298,7 @@ struct chunk *ms_chunk_get(unsigned cls)
 static void chunk_free(struct chunk *c, unsigned cls)
 {
     raw_uncount((size_t)CHUNK_MIN << cls);
+    raw_note(MS_POOL_AGENT_EV_RAW_FREE, c, (size_t)CHUNK_MIN << cls);
     free(c);
 }
 
@@ -393,7 +408,7 @@ void ms_emit(int kind, struct ms_pool *pool, struct ms_pool *other, struct ms_po
 {
     ms_pool_agent_event_fn ag = atomic_load_explicit(&ms_g_agent, memory_order_relaxed);
     if (ag)
-        ag(kind, pool, other, old_owner, ptr, old_ptr, size, file, line);
+        ag(kind, pool, other, old_owner, ptr, old_ptr, size, file, line, 0);
     ms_pool_event_fn fn = atomic_load_explicit(&ms_g_hook, memory_order_relaxed);
     if (!fn)
         return;
@@ -405,7 +420,21 @@ void ms_emit_name(struct ms_pool *pool, const char *name)
 {
     ms_pool_agent_event_fn ag = atomic_load_explicit(&ms_g_agent, memory_order_relaxed);
     if (ag)
-        ag(MS_POOL_AGENT_EV_NAME, pool, NULL, NULL, name, NULL, 0, NULL, 0);
+        ag(MS_POOL_AGENT_EV_NAME, pool, NULL, NULL, name, NULL, 0, NULL, 0, 0);
+}
+
+/* a realloc: the agent also gets the old size (its per-pool byte counts) */
+void ms_emit_realloc(struct ms_pool *pool, const void *ptr, const void *old_ptr, size_t size, size_t old_size,
+                     const char *file, int line)
+{
+    ms_pool_agent_event_fn ag = atomic_load_explicit(&ms_g_agent, memory_order_relaxed);
+    if (ag)
+        ag(MS_POOL_EV_REALLOC, pool, NULL, NULL, ptr, old_ptr, size, file, line, old_size);
+    ms_pool_event_fn fn = atomic_load_explicit(&ms_g_hook, memory_order_relaxed);
+    if (!fn)
+        return;
+    struct ms_pool_event ev = {MS_POOL_EV_REALLOC, pool, NULL, NULL, ptr, old_ptr, size, file, line};
+    fn(&ev, atomic_load_explicit(&ms_g_hook_arg, memory_order_relaxed));
 }
 
 #define EMIT(...)                                                                                        \
@@ -1048,7 +1077,8 @@ void *ms_pool_realloc_at(struct ms_pool *p, void *ptr, size_t n, const char *fil
         if (owner->lim)
             ms_limit_sub(owner, old - n);
     }
-    EMIT(MS_POOL_EV_REALLOC, owner, NULL, NULL, nh + 1, ptr, n, file, line);
+    if (MS_UNLIKELY(atomic_load_explicit(&ms_g_emit, memory_order_relaxed)))
+        ms_emit_realloc(owner, nh + 1, ptr, n, old, file, line);
     return nh + 1;
 }
 

@@ -214,6 +214,8 @@ MS_HIDDEN struct ms_pool *ms_blk_owner(const struct blk *h);
 MS_HIDDEN struct blk *ms_live_blk(const void *ptr, const char *file, int line, int report);
 MS_HIDDEN void ms_emit(int kind, struct ms_pool *pool, struct ms_pool *other, struct ms_pool *old_owner,
                        const void *ptr, const void *old_ptr, size_t size, const char *file, int line);
+MS_HIDDEN void ms_emit_realloc(struct ms_pool *pool, const void *ptr, const void *old_ptr, size_t size,
+                               size_t old_size, const char *file, int line);
 MS_HIDDEN void ms_emit_name(struct ms_pool *pool, const char *name);
 MS_HIDDEN void ms_blk_release(struct blk *h, struct ms_pool *owner, const char *file, int line);
 MS_HIDDEN void ms_pool_release_memory(struct ms_pool *p, const char *file, int line);

@@ -153,15 +153,93 @@ eq("parent lost events", ps[0]["lost_events"], 0)
 eq("parent leaks", [(l["name"], l["bytes"], l["blocks"], l["allocators"]) for l in par["leaks"]], [("worker", 32000, 2000, 1)])
 eq("job site: 8000 x 5 blocks of 32 bytes, all freed", [(x["allocations"], x["allocated_bytes"], x["live_bytes"], x["frees"])
     for x in par["sites"] if x["allocations"] == 40000], [(40000, 1280000, 0, 40000)])
-for k, v in [("allocators_unknown_origin", 1), ("allocators_created", 0), ("allocations", 1), ("end_bytes", 100),
-             ("unmatched_records", 0)]:
+for k, v in [("allocators_unknown_origin", 0), ("allocators_inherited", 1), ("allocators_created", 0),
+             ("allocations", 1), ("end_bytes", 100), ("unmatched_records", 0)]:
     eq("child " + k, kid[k], v)
-eq("child leak: the inherited pool", [(l["unknown_origin"], l["bytes"]) for l in kid["leaks"]], [(True, 100)])
+eq("child leak: the inherited pool, named, at its creation site",
+   [(l["name"], l["file"].split("/")[-1], l["line"], l["inherited"], l["unknown_origin"], l["bytes"]) for l in kid["leaks"]],
+   [("worker", "poolthreads.c", int(sys.argv[2]), True, False, 100)])
 sys.exit(1 if fails else 0)
 EOF2
 "$MS" report --format=json th/*.trace >th.json 2>th.rerr
-python3 th.py th.json >th.check 2>&1
+python3 th.py th.json "$(grep -n 'ms_pool_set_name(root, "worker")' "$HERE/progs/poolthreads.c" | cut -d: -f1 | awk '{print $1-1}')" >th.check 2>&1
 check "threads: exact totals from 4 threads, the leaked root once; the child sees its inherited pool" $? th.check
+
+# ---- the agent's exit report in pool terms, and a forked child's inherited
+# pools named in its trace (progs/poolleak.c: its comment has the figures)
+cp "$HERE/progs/poolleak.c" poolleak.c
+gcc -O1 -g -I"$HERE/../../include" -o poolleak poolleak.c "$POOLLIB" -Wl,-rpath,"$(dirname "$POOLLIB")" || { echo "not ok - build poolleak"; exit 1; }
+pline() { grep -n "/\* $1 \*/" poolleak.c | head -1 | cut -d: -f1; }
+mkdir pk
+"$MS" run --trace="$T/pk/t.%p.trace" --json="$T/pk/r.%p.json" -- ./poolleak >pk.out 2>pk.err; rc=$?
+check "poolleak: runs under memsleuth, its forked child too" $([ $rc -eq 0 ] && grep -qx "child 0 r 1" pk.out && [ "$(ls pk/*.trace | wc -l)" = 2 ] && echo 0 || echo 1) pk.err
+kid=$(grep -o '^==[0-9]*== ERROR SUMMARY' pk.err | head -1 | tr -dc 0-9)
+par=$(grep -o '^==[0-9]*== ERROR SUMMARY' pk.err | tail -1 | tr -dc 0-9)
+grep "^==$par==" pk.err >par.txt
+grep "^==$kid==" pk.err >kid.txt
+S=$(pline L_SRV) C=$(pline L_CACHE)
+# the parent: two trees, largest first, each once at its root's creation site; the
+# library's chunks nowhere in the loss records; the plain malloc leak as before
+cat >par.want <<EOF2
+5,240 bytes in 33 blocks are in pool tree "server" (3 allocators), never destroyed, pool record 1 of 2
+   created at poolleak.c:$S
+80 bytes in 5 blocks are in pool tree (unnamed) (1 allocator), never destroyed, pool record 2 of 2
+   created at poolleak.c:$C
+EOF2
+grep -A1 "are in pool tree" par.txt | grep -v '^--$' | sed "s/^==$par== //" >par.got
+check "exit report: each tree never destroyed once, at its creation site, with its subtree (exact)" \
+    $(cmp -s par.want par.got && echo 0 || echo 1) par.got
+check "exit report: the plain malloc leak unchanged (123 B definitely lost at poolleak.c:$(pline L_MALLOC)), no other loss record" \
+    $(grep -q "123 bytes in 1 blocks are definitely lost in loss record 1 of 1" par.txt &&
+      grep -q "main (poolleak.c:$(pline L_MALLOC))" par.txt && [ "$(grep -c 'in loss record' par.txt)" = 1 ] &&
+      grep -q "definitely lost: 123 bytes in 1 blocks" par.txt && grep -q "still reachable: 0 bytes in 0 blocks" par.txt &&
+      echo 0 || echo 1) par.txt
+check "exit report: summary of the pool trees, the library's own heap blocks left out of the kinds" \
+    $(grep -q "in pool trees never destroyed: 5,320 bytes in 38 blocks, 2 trees (4 allocators)" par.txt &&
+      grep -qE "the pool library's own [0-9,]+ bytes in [0-9]+ heap blocks are not in the kinds above" par.txt &&
+      [ "$(grep -c 'poolleak.c:' par.txt)" = 3 ] && echo 0 || echo 1) par.txt
+check "exit report of the forked child: the inherited tree with the child's block (5,304 B in 34 blocks)" \
+    $(grep -q "5,304 bytes in 34 blocks are in pool tree \"server\" (3 allocators), never destroyed, pool record 1 of 2" kid.txt &&
+      grep -q "in pool trees never destroyed: 5,384 bytes in 39 blocks, 2 trees (4 allocators)" kid.txt && echo 0 || echo 1) kid.txt
+cat >pk.py <<'EOF2'
+import json, sys
+j = json.load(open(sys.argv[1]))
+got = [(t["name"], t["file"].split("/")[-1], t["line"], t["bytes"], t["blocks"], t["allocators"], t["own_bytes"],
+        t["own_blocks"]) for t in j["pool_trees"]]
+want = [("server", "poolleak.c", int(sys.argv[2]), 5240, 33, 3, 1000, 10),
+        (None, "poolleak.c", int(sys.argv[3]), 80, 5, 1, 80, 5)]
+print("pool_trees", got)
+ok = got == want and j["summary"]["definitely_lost"] == {"bytes": 123, "blocks": 1} and \
+     j["summary"]["still_reachable"] == {"bytes": 0, "blocks": 0} and j["pool_library_heap"]["blocks"] > 0 and \
+     j["heap"]["in_use_bytes"] == 123 + j["pool_library_heap"]["bytes"]
+sys.exit(0 if ok else 1)
+EOF2
+python3 pk.py "pk/r.$par.json" "$S" "$C" >pk.check 2>&1
+check "JSON report: pool_trees with exact figures; the heap in use = the malloc leak + the library's own blocks" $? pk.check
+"$MS" report --format=json "pk/t.$kid.trace" >pkk.json 2>pkk.err
+"$MS" report "pk/t.$kid.trace" >pkk.txt 2>>pkk.err
+"$MS" report --format=dump "pk/t.$kid.trace" >pkk.dump 2>>pkk.err
+cat >pkk.py <<'EOF2'
+import json, sys
+pl = json.load(open(sys.argv[1]))["processes"][0]["pools"]
+L = [int(x) for x in sys.argv[2:]]
+t = pl["tree_at_end"]
+got = ([(n["name"], n["file"], n["line"], n["depth"], n["inherited"], n["unknown_origin"], n["subtree_bytes"]) for n in t],
+       pl["allocators_inherited"], pl["allocators_unknown_origin"], pl["allocators_created"], pl["unmatched_records"])
+want = ([("server", "poolleak.c", L[0], 0, True, False, 64), ("conn", "poolleak.c", L[1], 1, True, False, 64),
+         (None, "poolleak.c", L[2], 2, True, False, 64), (None, "poolleak.c", L[3], 0, True, False, 0)], 4, 0, 0, 0)
+print(got)
+sys.exit(0 if got == want else 1)
+EOF2
+python3 pkk.py pkk.json "$S" "$(pline L_CONN)" "$(pline L_REQ)" "$C" >pkk.check 2>&1
+check "child's trace: its 4 inherited pools named, with their creation sites and tree (JSON)" $? pkk.check
+check "child's trace: text and dump name them (inherited)" \
+    $(grep -q "server created at poolleak.c:$S (inherited at fork): 64 B in 1 block, 3 allocators" pkk.txt &&
+      grep -q "#2 conn poolleak.c:$(pline L_CONN) (inherited)" pkk.txt &&
+      [ "$(grep -c '^POOL_NEW .*inherited=1' pkk.dump)" = 4 ] && grep -q '^POOL_NAME t=0 .*name="conn"' pkk.dump &&
+      echo 0 || echo 1) pkk.txt
+python3 "$HERE/../trace/check_trace.py" "pk/t.$kid.trace" --expect-end >ctk.out 2>&1
+check "the child's trace reads cleanly with the independent decoder" $? ctk.out
 
 # ---- under memsleuth without a trace: no pool hooks, same program
 mkdir nt && cd nt && "$MS" run --trace=no -- ../poolprog >nt.out 2>nt.err; rc=$?

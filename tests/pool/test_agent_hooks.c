@@ -24,8 +24,14 @@ struct ev {
     size_t size;
     const char *file;
     int line;
+    size_t old_size;
 };
 static struct ev evs[256];
+/* the library's own heap memory (MS_POOL_AGENT_EV_RAW / _RAW_FREE) */
+#define NRAW 64
+static const void *raw_ptr[NRAW];
+static size_t raw_size[NRAW];
+static int nraw_ev, nraw_free_ev, raw_unknown_free, raw_8k;
 static int nev, enabled_calls, want_enabled = 1, user_events;
 
 static int agent_enabled(void)
@@ -35,10 +41,40 @@ static int agent_enabled(void)
 }
 
 static void agent_event(int kind, const void *pool, const void *other, const void *old_owner, const void *ptr,
-                        const void *old_ptr, size_t size, const char *file, int line)
+                        const void *old_ptr, size_t size, const char *file, int line, size_t old_size)
 {
+    if (kind == MS_POOL_AGENT_EV_RAW) {
+        nraw_ev++;
+        raw_8k += size == 8192;
+        for (int i = 0; i < NRAW; i++)
+            if (!raw_ptr[i]) {
+                raw_ptr[i] = ptr;
+                raw_size[i] = size;
+                break;
+            }
+        return;
+    }
+    if (kind == MS_POOL_AGENT_EV_RAW_FREE) {
+        nraw_free_ev++;
+        int i;
+        for (i = 0; i < NRAW; i++)
+            if (raw_ptr[i] == ptr && raw_size[i] == size) {
+                raw_ptr[i] = NULL;
+                break;
+            }
+        raw_unknown_free += i == NRAW;
+        return;
+    }
     if (nev < 256)
-        evs[nev++] = (struct ev){ kind, pool, other, old_owner, ptr, old_ptr, size, file, line };
+        evs[nev++] = (struct ev){ kind, pool, other, old_owner, ptr, old_ptr, size, file, line, old_size };
+}
+
+static int raw_live(void)
+{
+    int k = 0;
+    for (int i = 0; i < NRAW; i++)
+        k += raw_ptr[i] != NULL;
+    return k;
 }
 
 __attribute__((visibility("default"))) struct ms_pool_agent_hooks memsleuth_agent_pool_hooks = {
@@ -119,8 +155,9 @@ int main(int argc, char **argv)
         i++;
         ok(is(i, MS_POOL_EV_ALLOC, child, NULL, big, l_big) && evs[i].size == 5000, "ALLOC of a large block");
         i++;
-        ok(is(i, MS_POOL_EV_REALLOC, child, NULL, a2, l_re) && evs[i].old_ptr == a && evs[i].size == 2000,
-           "REALLOC: new pointer, old pointer, new size");
+        ok(is(i, MS_POOL_EV_REALLOC, child, NULL, a2, l_re) && evs[i].old_ptr == a && evs[i].size == 2000 &&
+               evs[i].old_size == 100,
+           "REALLOC: new pointer, old pointer, new size, and (agent only) the old size");
         i++;
         ok(is(i, MS_POOL_EV_REPARENT, root, root, big, l_steal) && evs[i].old_owner == child,
            "REPARENT: the stolen block, new and old owner");
@@ -132,9 +169,15 @@ int main(int argc, char **argv)
         ok(is(i++, MS_POOL_EV_DESTROY, child, root, NULL, l_destroy), "DESTROY of the child first");
         ok(is(i++, MS_POOL_EV_DESTROY, root, NULL, NULL, l_destroy), "then of the root");
         ok(i == nev, "nothing else");
+        ok(raw_8k >= 2, "RAW: the first chunk (8 KiB) of each pool is reported as the library's own memory");
+        ok(nraw_ev >= 4, "RAW: the large block and the records are reported too");
+        ms_pool_trim();
+        ok(raw_live() == 0 && raw_unknown_free == 0 && nraw_free_ev == nraw_ev,
+           "RAW_FREE: after destroy and trim every such block was given back, each reported once with its size");
     } else {
         ok(nev == 0, "no event reaches a table that is not to be used");
         ok(enabled_calls == (!strcmp(mode, "off") ? 1 : 0), "enabled() asked only of a valid table");
+        ok(nraw_ev == 0 && nraw_free_ev == 0, "no RAW event either");
     }
 
     /* the public hook works alongside */
