@@ -429,11 +429,10 @@ static int cmd_snapshot(int argc, char **argv)
         return 1;
     }
     const char *req = pools ? "pools\n" : "snapshot\n";
-    if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
-        fprintf(stderr, "memsleuth: cannot talk to process %ld: %s\n", pid, strerror(errno));
-        close(fd);
-        return 1;
-    }
+    /* no SIGPIPE: a process that refuses us answers and closes before reading */
+    int werr = 0;
+    if (send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req))
+        werr = errno ? errno : EIO;
     char buf[8192];
     ssize_t k;
     int any = 0, err = 0;
@@ -444,6 +443,10 @@ static int cmd_snapshot(int argc, char **argv)
         fwrite(buf, 1, (size_t)k, err ? stderr : stdout);
     }
     close(fd);
+    if (!any && werr) {
+        fprintf(stderr, "memsleuth: cannot talk to process %ld: %s\n", pid, strerror(werr));
+        return 1;
+    }
     if (!any) {
         fprintf(stderr, "memsleuth: process %ld gave no answer\n", pid);
         return 1;
