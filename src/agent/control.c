@@ -65,10 +65,16 @@ void ms_control_start(void)
     if (fd < 0)
         return;
     unlink(a.sun_path); /* a stale socket of a dead process with our pid */
-    mode_t old = umask(0177); /* the socket file: 0600 */
-    int r = bind(fd, (struct sockaddr *)&a, sizeof a);
-    umask(old);
-    if (r != 0 || listen(fd, 4) != 0) {
+    /* the socket file 0600: chmod after bind, not umask(), which is the
+     * whole process's and may be read or set by a program thread meanwhile
+     * (this can run on the writer thread); until then the folder (0700,
+     * ours) keeps everybody else out */
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return;
+    }
+    if (chmod(a.sun_path, 0600) != 0 || listen(fd, 4) != 0) {
+        unlink(a.sun_path);
         close(fd);
         return;
     }
@@ -140,6 +146,7 @@ void ms_control_poll(int ms)
     struct ucred cr;
     socklen_t len = sizeof cr;
     if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0 || (cr.uid != geteuid() && cr.uid != 0)) {
+        reply_all(c, "error: refused: not the same user\n", 34);
         close(c);
         return;
     }

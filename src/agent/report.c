@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #endif
 #include "agent.h"
+#include "../common/safe_open.h"
 #include "../common/supp.h"
 #include "../common/symbolize.h"
 
@@ -486,23 +487,12 @@ static int supp_frames(const struct frames *fr, int fn, struct ms_supp_frame *sf
 static int open_out(const char *pattern, int append, char *path, size_t cap)
 {
     ms_expand_path(path, cap, pattern);
-    /* never through a planted symlink, never into another user's file: a
-     * shared directory such as /tmp must not let one user clobber another's */
-    int fl = O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (append ? O_APPEND : 0);
-    int fd = open(path, fl, 0600);
+    /* 0600, never through a planted symlink, never into another user's file:
+     * a shared directory such as /tmp must not let one user clobber another's
+     * (src/common/safe_open.h) */
+    int fd = ms_open_private(path, append);
     if (fd < 0) {
-        ms_warn("cannot write '%s': %s; the report goes to stderr", path, strerror(errno));
-        return -1;
-    }
-    struct stat st;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid != geteuid()) {
-        close(fd);
-        ms_warn("'%s' belongs to another user: not writing to it; the report goes to stderr", path);
-        return -1;
-    }
-    if (!append && S_ISREG(st.st_mode) && ftruncate(fd, 0) != 0) {
-        close(fd);
-        ms_warn("cannot truncate '%s': %s", path, strerror(errno));
+        ms_warn("cannot write '%s': %s; the report goes to stderr", path, ms_open_private_why(fd, errno));
         return -1;
     }
     return fd;

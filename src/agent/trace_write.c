@@ -891,8 +891,15 @@ static uint8_t *header_payload(uint8_t *p)
  * its pid and name, so add .1, .2, ...), write the header */
 static int open_trace(void)
 {
-    char base[1200];
-    expand(base, sizeof base, ms_opt.trace_file);
+    char base[1200], rel[1100];
+    /* an absolute path: a daemon that changes to / and closes every
+     * descriptor has the trace reopened by its name (fd_ok) */
+    expand(rel, sizeof rel, ms_opt.trace_file);
+    char cwd[1024];
+    if (rel[0] != '/' && getcwd(cwd, sizeof cwd))
+        snprintf(base, sizeof base, "%s/%s", strcmp(cwd, "/") ? cwd : "", rel);
+    else
+        snprintf(base, sizeof base, "%s", rel);
     int fd = -1;
     for (int i = 0; i < 100 && fd < 0; i++) {
         if (i)

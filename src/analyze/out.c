@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "safe_open.h"
 #include "symbolize.h"
 
 /* ------------------------------------------------------------------ */
@@ -484,12 +485,19 @@ static int usage_error(const struct ms_an_opts *o, const char *fmt, ...)
 
 static int usage_error(const struct ms_an_opts *o, const char *fmt, ...)
 {
+    /* one line whatever the arguments hold: control bytes become '?', a
+     * long message is cut with "..." */
+    char msg[512];
     va_list ap;
-    fprintf(stderr, "memsleuth %s: ", o->cmd);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fprintf(stderr, " (see 'memsleuth %s --help')\n", o->cmd);
+    if (n >= (int)sizeof msg)
+        memcpy(msg + sizeof msg - 4, "...", 4);
+    for (char *c = msg; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
+    fprintf(stderr, "memsleuth %s: %s (see 'memsleuth %s --help')\n", o->cmd, msg, o->cmd);
     return MS_AN_EXIT_USAGE;
 }
 
@@ -599,10 +607,17 @@ FILE *ms_an_open_out(const struct ms_an_opts *o)
 {
     if (!o->out || !strcmp(o->out, "-"))
         return stdout;
-    FILE *f = fopen(o->out, "w");
-    if (!f)
+    /* 0600, never through a planted symlink, never into another user's file
+     * (src/common/safe_open.h) */
+    int fd = ms_open_private(o->out, 0);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
         fprintf(stderr, "memsleuth %s: cannot write '%s': %s\n", o->cmd, o->out,
-                strerror(errno));
+                ms_open_private_why(fd >= 0 ? MS_OPEN_ERRNO : fd, e));
+    }
     return f;
 }
 

@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #endif
 #include "../common/options.h"
+#include "../common/safe_open.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -216,20 +217,10 @@ static int prepare_log(const char *pattern)
 {
     if (!*pattern || strstr(pattern, "%p"))
         return 0;
-    int fd = open(pattern, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    int fd = ms_open_private(pattern, 0); /* 0600, no symlink, not another user's */
     if (fd < 0) {
-        fprintf(stderr, "memsleuth: cannot write log file '%s': %s\n", pattern, strerror(errno));
-        return -1;
-    }
-    struct stat st;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid != geteuid()) {
-        close(fd);
-        fprintf(stderr, "memsleuth: log file '%s' belongs to another user: not writing to it\n", pattern);
-        return -1;
-    }
-    if (S_ISREG(st.st_mode) && ftruncate(fd, 0) != 0) {
-        fprintf(stderr, "memsleuth: cannot truncate log file '%s': %s\n", pattern, strerror(errno));
-        close(fd);
+        fprintf(stderr, "memsleuth: cannot write log file '%s': %s\n", pattern,
+                ms_open_private_why(fd, errno));
         return -1;
     }
     close(fd);
@@ -261,6 +252,25 @@ static int cmd_run(int argc, char **argv)
             return die_usage("%s", err);
         if (r == 0)
             return die_usage("unknown option '%s'", a);
+        /* a relative output or suppressions path is relative to here: a
+         * daemon that changes to / must still write (read) the same file */
+        char absarg[PATH_MAX + 64];
+        static const char *const paths[] = { "--log-file=", "--json=", "--trace=", "--suppressions=" };
+        for (size_t k = 0; k < sizeof paths / sizeof *paths; k++) {
+            size_t pl = strlen(paths[k]);
+            const char *v = a + pl;
+            char cwd[PATH_MAX];
+            if (!strncmp(a, paths[k], pl) && *v && *v != '/' && strcmp(a, "--trace=no") &&
+                getcwd(cwd, sizeof cwd) &&
+                (size_t)snprintf(absarg, sizeof absarg, "%s%s/%s", paths[k], strcmp(cwd, "/") ? cwd : "", v) <
+                    sizeof absarg) {
+                struct ms_options scratch; /* still within the option's size? */
+                char e2[64];
+                ms_options_init(&scratch);
+                if (ms_options_parse(&scratch, absarg, e2, sizeof e2) == 1)
+                    a = absarg;
+            }
+        }
         size_t n = strlen(a);
         if (envlen + n + 2 > sizeof env)
             return die_usage("%s", "too many options");
@@ -390,28 +400,44 @@ static int cmd_snapshot(int argc, char **argv)
     if (rt && rt[0] == '/')
         snprintf(cands[nc++], sizeof cands[0], "%s/memsleuth/%ld.sock", rt, pid);
     snprintf(cands[nc++], sizeof cands[0], "/tmp/memsleuth-%u/%ld.sock", (unsigned)ps.st_uid, pid);
-    int fd = -1;
+    int fd = -1, denied = 0;
     for (int i = 0; i < nc && fd < 0; i++) {
+        /* only a socket in a folder of the process's owner, closed to others:
+         * not one another user put in a /tmp/memsleuth-UID of their own */
+        char dir[200];
+        snprintf(dir, sizeof dir, "%s", cands[i]);
+        *strrchr(dir, '/') = 0;
+        struct stat ds;
+        if (lstat(dir, &ds) != 0) {
+            denied |= errno == EACCES;
+            continue;
+        }
+        if (!S_ISDIR(ds.st_mode) || ds.st_uid != ps.st_uid || (ds.st_mode & 077))
+            continue;
         struct sockaddr_un a;
         memset(&a, 0, sizeof a);
         a.sun_family = AF_UNIX;
         snprintf(a.sun_path, sizeof a.sun_path, "%s", cands[i]);
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+            denied |= errno == EACCES;
             close(fd);
             fd = -1;
         }
+    }
+    if (fd < 0 && denied) {
+        fprintf(stderr, "memsleuth: process %ld: permission denied (its control socket is its user's only)\n", pid);
+        return 1;
     }
     if (fd < 0) {
         fprintf(stderr, "memsleuth: process %ld is not running under memsleuth (no control socket)\n", pid);
         return 1;
     }
     const char *req = pools ? "pools\n" : "snapshot\n";
-    if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
-        fprintf(stderr, "memsleuth: cannot talk to process %ld: %s\n", pid, strerror(errno));
-        close(fd);
-        return 1;
-    }
+    /* no SIGPIPE: a process that refuses us answers and closes before reading */
+    int werr = 0;
+    if (send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req))
+        werr = errno ? errno : EIO;
     char buf[8192];
     ssize_t k;
     int any = 0, err = 0;
@@ -422,6 +448,10 @@ static int cmd_snapshot(int argc, char **argv)
         fwrite(buf, 1, (size_t)k, err ? stderr : stdout);
     }
     close(fd);
+    if (!any && werr) {
+        fprintf(stderr, "memsleuth: cannot talk to process %ld: %s\n", pid, strerror(werr));
+        return 1;
+    }
     if (!any) {
         fprintf(stderr, "memsleuth: process %ld gave no answer\n", pid);
         return 1;

@@ -37,12 +37,9 @@ check "20 snapshots while 3 threads allocate and free hard: no crash, no deadloc
 check "the pause is measured and reported" $(grep -qE "threads paused [0-9.]+ ms" s1 && echo 0 || echo 1) s1
 dir=$(dirname "$(ls /tmp/memsleuth-$(id -u)/$PID.sock ${XDG_RUNTIME_DIR:-/nonexistent}/memsleuth/$PID.sock 2>/dev/null | head -1)")
 check "control socket 0600 in a 0700 folder of ours" $([ "$(stat -c %a "$dir")" = 700 ] && [ "$(stat -c %a "$dir/$PID.sock")" = 600 ] && echo 0 || echo 1)
-if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
-    chmod 755 "$dir"; chmod 777 "$dir/$PID.sock"
-    setpriv --reuid=65534 --regid=65534 --clear-groups "$MS" snapshot "$PID" >o.other 2>e.other; ro=$?
-    chmod 700 "$dir"; chmod 600 "$dir/$PID.sock"
-    check "another user is refused even when the socket is reachable" $([ $ro -ne 0 ] && ! grep -q SNAPSHOT o.other && echo 0 || echo 1) e.other
-fi
+# another user (refused even when it reaches the socket): tests/security/run_security.sh
+# (ctest e2e.security), with its own socket folder: loosening this shared one here would
+# make every agent starting meanwhile refuse it and say so
 kill -TERM "$PID"; wait "${pids[-1]}"
 check "the socket is gone when the program ends" $([ ! -e "$dir/$PID.sock" ] && echo 0 || echo 1)
 python3 "$HERE/../trace/check_trace.py" g.trace >c.out 2>&1

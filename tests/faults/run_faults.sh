@@ -27,13 +27,21 @@ bad() {
     [ -n "${2:-}" ] && [ -f "$2" ] && sed 's/^/#   /' "$2" | tail -20
 }
 check() { if [ "$2" -eq 0 ]; then ok "$1"; else bad "$1" "${3:-}"; fi; }
-for p in fork200 daemon sleeper churn ring16 spawner sigmalloc noenv dlloop; do
+# ---- most cases compare with a run without memsleuth: same stdout, same status
+skip() { echo "skip - $1"; }
+# native PROG ARGS...: stdout to $T/n.out, status to $T/n.st
+native() { "$@" >"$T/n.out" 2>/dev/null; echo $? >"$T/n.st"; }
+# same ST: the traced run's stdout ($T/out) and status ST are the native ones
+same() { [ "$1" -eq "$(cat "$T/n.st")" ] && cmp -s "$T/n.out" "$T/out"; }
+nlines() { grep -c '^memsleuth:' "$1"; }
+for p in fork200 daemon sleeper killme churn ring16 spawner sigmalloc noenv dlloop; do
     gcc -O0 -g -o "$T/$p" "$HERE/progs/$p.c" -lpthread -ldl || exit 1
 done
 gcc -O0 -g -shared -fPIC -o "$T/libdlloop.so" "$HERE/progs/dlloop_lib.c" || exit 1
 gcc -O0 -g -o "$T/leaks" "$HERE/../e2e/progs/leaks.c" || exit 1
 
 # 200 children: 201 reports, each child with its own leak
+native "$T/fork200"
 "$MS" run --json="$T/f.%p.json" -- "$T/fork200" >"$T/out" 2>/dev/null; st=$?
 python3 - "$T" <<'PY' >"$T/j" 2>&1
 import glob, json, sys
@@ -46,7 +54,7 @@ kids = sorted(r["summary"]["definitely_lost"]["bytes"] for r in reps if r["ppid"
 assert kids == list(range(100, 300)), kids[:5]
 print("fork ok")
 PY
-check "200 forked children: 201 reports, each child's own leak" $([ $st -eq 0 ] && grep -q "children ok: 200" "$T/out" && grep -q "fork ok" "$T/j" && echo 0 || echo 1) "$T/j"
+check "200 forked children: same output and status, 201 reports, each child's own leak" $(same $st && grep -q "children ok: 200" "$T/out" && grep -q "fork ok" "$T/j" && echo 0 || echo 1) "$T/j"
 
 # a daemon: setsid, double fork, closes every descriptor; its report still lands in the log file
 rm -f "$T/marker"
@@ -54,6 +62,37 @@ rm -f "$T/marker"
 for _ in $(seq 1 100); do [ -s "$T/marker" ] && break; sleep 0.1; done
 sleep 0.5
 check "daemon that closes all descriptors: works, reports its 321 lost bytes" $([ $st -eq 0 ] && [ -s "$T/marker" ] && grep -qs "definitely lost: 321 bytes in 1 blocks" "$T"/d.*.log && echo 0 || echo 1) "$T/e"
+# the same daemon natively: same status, same marker; under memsleuth with
+# relative paths (the daemon changes to /): its log and its whole trace still
+# land here (the paths are made absolute at the start; the trace, closed by
+# the daemon, is reopened by that name)
+mkdir -p "$T/dn" && rm -f "$T/dn"/*
+"$T/daemon" "$T/dn/marker.native"; nst=$?
+for _ in $(seq 1 100); do [ -s "$T/dn/marker.native" ] && break; sleep 0.1; done
+(cd "$T/dn" && "$MS" run --log-file=d.%p.log --trace=d.%p.trace -- "$T/daemon" "$T/dn/marker" 2>"$T/e"); st=$?
+for _ in $(seq 1 100); do [ -s "$T/dn/marker" ] && break; sleep 0.1; done
+sleep 0.5
+python3 - "$T/dn" "$MS" <<'PY' >"$T/j" 2>&1
+import glob, json, subprocess, sys
+d, ms = sys.argv[1], sys.argv[2]
+traces = sorted(glob.glob(d + "/d.*.trace"))
+assert len(traces) == 3, traces
+procs = []
+for t in traces:
+    r = subprocess.run([ms, "report", "--format=json", t], capture_output=True, text=True)
+    assert r.returncode == 0, (t, r.returncode, r.stderr)
+    procs += json.loads(r.stdout)["processes"]
+assert all(p["complete"] for p in procs), [(p["pid"], p["complete"]) for p in procs]
+daemon = [p for p in procs if p["end"]["how"] == "exit" and p["leaks"] and p["leaks"]["definitely_lost"]["bytes"] == 321]
+assert len(daemon) == 1, [(p["pid"], p["end"], p["leaks"]) for p in procs]
+loop = [s for s in daemon[0]["top_allocations"] if s["allocations"] == 1000 and s["exit_live_blocks"] == 0]
+assert loop and loop[0]["allocated_bytes"] == sum(64 + i for i in range(1000)), daemon[0]["top_allocations"][:2]
+assert len(glob.glob(d + "/d.*.log")) == 3, glob.glob(d + "/d.*.log")
+print("daemon trace ok")
+PY
+check "daemon with relative log and trace paths: same status and marker as natively, its whole trace and log land here" \
+    $([ $st -eq $nst ] && cmp -s "$T/dn/marker" "$T/dn/marker.native" && grep -q "daemon trace ok" "$T/j" &&
+      grep -qs "definitely lost: 321 bytes in 1 blocks" "$T"/dn/d.*.log && [ ! -s "$T/e" ] && echo 0 || echo 1) "$T/j"
 
 # the report to a full disk: the program's status is kept, memsleuth says so once
 "$MS" run --log-file=/dev/full -- "$T/leaks" >/dev/null 2>"$T/e"; st=$?
@@ -69,6 +108,43 @@ pkill -KILL -P $l sleeper
 wait $l; st=$?
 check "SIGKILL: launcher returns 137 at once" $([ $st -eq 137 ] && echo 0 || echo 1) "$T/e"
 
+# SIGKILL mid-run: the trace is readable up to the writer's last flush (every
+# 50 ms): 0.4 s after "ready" it holds every allocation made before, exactly
+rm -f "$T/k.trace"
+"$MS" run --trace="$T/k.trace" -- "$T/killme" >"$T/out" 2>"$T/e" &
+l=$!
+for _ in $(seq 1 100); do grep -q ready "$T/out" 2>/dev/null && break; sleep 0.1; done
+sleep 0.4
+pkill -KILL -P $l killme
+wait $l; st=$?
+"$MS" report --format=json "$T/k.trace" >"$T/k.json" 2>"$T/ke"; rst=$?
+python3 - "$T/k.json" <<'PY' >"$T/j" 2>&1
+import json, sys
+p = json.load(open(sys.argv[1]))["processes"]
+assert len(p) == 1 and p[0]["complete"] is False and p[0]["end"] is None, p[0]["complete"]
+p = p[0]
+keep = [s for s in p["top_peak"] if s["stack"] and s["stack"][0]["function"] == "keep_before_kill"]
+assert keep and (keep[0]["allocations"], keep[0]["exit_live_bytes"], keep[0]["exit_live_blocks"]) == (50, 5000, 50), keep
+churn = [s for s in p["top_allocations"] if s["allocations"] == 20000]
+assert churn and churn[0]["allocated_bytes"] == 20000 * 16 + sum(i % 64 for i in range(20000)) and churn[0]["exit_live_blocks"] == 0, churn
+assert churn[0]["stack"][0]["function"] == "main" and churn[0]["stack"][0]["file"] == "killme.c", churn[0]["stack"][0]
+print("killed trace ok")
+PY
+check "SIGKILL mid-run: status 137, the trace readable (report exit 0): 50 kept blocks and 20,000 freed, exactly" \
+    $([ $st -eq 137 ] && [ $rst -eq 0 ] && grep -q "killed trace ok" "$T/j" && echo 0 || echo 1) "$T/j"
+
+# a statically linked program: one line saying it cannot be traced, then it
+# runs as without memsleuth (same output, same status 7)
+if gcc -static -O0 -g -o "$T/leaks-static" "$HERE/../e2e/progs/leaks.c" 2>/dev/null; then
+    native "$T/leaks-static"
+    "$MS" run --json="$T/st.json" -- "$T/leaks-static" >"$T/out" 2>"$T/e"; st=$?
+    check "statically linked program: one line, runs untraced with the same output and status" \
+        $(same $st && [ "$(wc -l <"$T/e")" -eq 1 ] && grep -q "^memsleuth: '$T/leaks-static' is statically linked: it cannot be traced" "$T/e" &&
+          [ ! -e "$T/st.json" ] && echo 0 || echo 1) "$T/e"
+else
+    skip "statically linked program: no static libc (libc6-dev's libc.a)"
+fi
+
 # SIGTERM to the launcher is passed on; the program reports and dies of it
 "$MS" run -- "$T/sleeper" >"$T/out" 2>"$T/e" &
 l=$!
@@ -82,13 +158,6 @@ check "SIGTERM to memsleuth reaches the program: report, status 143" $([ $st -eq
 check "address space too small for the agent: one line, program runs, status kept" $([ $st -eq 7 ] && grep -q "leaks: done" "$T/out" && [ "$(grep -c '^memsleuth:' "$T/e")" -le 1 ] && echo 0 || echo 1) "$T/e"
 
 
-# ---- the cases below compare with a run without memsleuth: same stdout, same status
-skip() { echo "skip - $1"; }
-# native PROG ARGS...: stdout to $T/n.out, status to $T/n.st
-native() { "$@" >"$T/n.out" 2>/dev/null; echo $? >"$T/n.st"; }
-# same ST: the traced run's stdout ($T/out) and status ST are the native ones
-same() { [ "$1" -eq "$(cat "$T/n.st")" ] && cmp -s "$T/n.out" "$T/out"; }
-nlines() { grep -c '^memsleuth:' "$1"; }
 # jcheck GLOB SPEC: the JSON reports GLOB hold exactly the processes SPEC
 # names (python literal: list of {"exe": suffix, "parent": index or None,
 # "definitely_lost": [bytes, blocks], "others_zero": bool, "frame": function
