@@ -197,8 +197,13 @@ void ms_control_start(void) MS_HIDDEN;
 void ms_control_stop(void) MS_HIDDEN;
 void ms_control_after_fork_child(void) MS_HIDDEN;
 void ms_control_poll(int ms) MS_HIDDEN;
-/* trigger: 1 signal, 2 interval, 3 command; pools: print the pool trees */
+/* trigger: 1 signal, 2 interval, 3 command, 4 peak (quiet: the trace only);
+ * pools: print the pool trees */
 int ms_snapshot(int trigger, int pools, int reply_fd) MS_HIDDEN;
+/* the writer thread, every 10 ms: a peak snapshot when the live heap has
+ * grown enough (--snapshot-peak) */
+void ms_snapshot_peak_poll(void) MS_HIDDEN;
+void ms_table_live(uint64_t *bytes, uint64_t *blocks) MS_HIDDEN;
 void ms_snapshot_report(const struct ms_leak_result *res, struct ms_out *o, int id, int trigger,
                         uint64_t pause_ns, uint64_t scanned) MS_HIDDEN;
 extern volatile int ms_snapshot_requested MS_HIDDEN;

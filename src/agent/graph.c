@@ -58,7 +58,7 @@ void ms_graph_prepare(int with_tls)
 {
     ms_graph.want = 0;
     ms_graph.ntls = 0;
-    if (!ms_trace_is_on())
+    if (!ms_trace_is_on() || !ms_opt.graph) /* --graph=no: verdicts only */
         return;
     uintptr_t tp = (uintptr_t)__builtin_thread_pointer();
     if (with_tls)

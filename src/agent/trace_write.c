@@ -657,6 +657,7 @@ static void *writer(void *arg)
             ms_snapshot(2, 0, -1);
             next_snap = now_ns() + (uint64_t)ms_snapshot_interval_ms * 1000000;
         }
+        ms_snapshot_peak_poll();
         if (!trace_on)
             continue;
         sample();

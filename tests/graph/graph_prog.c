@@ -8,6 +8,9 @@
  *   graph_prog grow    : the registry grows between two snapshots (memsleuth snapshot PID
  *                        after each "snap N" line; a line on stdin goes on)
  *   graph_prog stress N: 4 threads allocate and free hard for N ms; prints a checksum
+ *   graph_prog peak    : the heap rises in steps of one block each, held 400 ms (10, 15, 25,
+ *                        40 MiB live), falls to 10 MiB, and the program exits; nothing else
+ *                        is live meanwhile (no stdio until the end)
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -27,6 +30,7 @@ struct node *g_registry;
 void *g_a, *g_b;
 void **g_table; /* 20000 pointers in one block: its edges span several records */
 __thread void *tls_ptr;
+void *g_peak[64];
 static volatile int holder_ready;
 
 __attribute__((noinline)) static void build_registry(int from, int to)
@@ -145,6 +149,17 @@ static void *churn(void *arg)
     return NULL;
 }
 
+/* sleep by the clock: a snapshot's stop signal interrupts sleeps */
+static void hold_ms(int ms)
+{
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {
+        usleep(5000);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000 < ms);
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "known";
@@ -178,6 +193,19 @@ int main(int argc, char **argv)
         if (!fgets(line, sizeof line, stdin))
             return 1;
         printf("grow done\n");
+        return 0;
+    }
+    if (!strcmp(mode, "peak")) { /* each step one block: the sampler sees 10, 15, 25, 40 MiB */
+        static const size_t step[] = { 10u << 20, 5u << 20, 10u << 20, 15u << 20 };
+        for (int l = 0; l < 4; l++) {
+            g_peak[l] = malloc(step[l]);
+            memset(g_peak[l], 1, step[l]);
+            hold_ms(400);
+        }
+        for (int l = 3; l > 0; l--)
+            free(g_peak[l]);
+        hold_ms(300);
+        printf("peak done\n");
         return 0;
     }
     if (!strcmp(mode, "stress")) {

@@ -112,5 +112,41 @@ check "stress: $nsnap snapshots while 4 threads churn; no crash, no deadlock, th
 "$MS" report --format=json s.trace >s.json 2>s.rerr
 check "stress: the report reads every graph, none incomplete" $([ $? -eq 0 ] && py s.json 'g["graphs"] >= '"$((nsnap + 1))"' and g["incomplete_graphs"] == 0' >s1.log && echo 0 || echo 1) s1.log
 
+# ---- 4. peak snapshots (--snapshot-peak): the heap steps 10 -> 15 -> 25 -> 40 MiB -> 10 MiB ----
+# pj FILE 'python expression over p (the process)'
+pj() {
+    python3 - "$1" "$2" <<'EOF'
+import json, sys
+p = json.load(open(sys.argv[1]))["processes"][0]
+S = [(s["id"], s["trigger"], s["live_bytes"], s["live_blocks"]) for s in p["snapshots"]]
+ok = eval(sys.argv[2])
+if not ok:
+    print(S, p["peak_snapshot"], p["peak_bytes"])
+sys.exit(0 if ok else 1)
+EOF
+}
+M=1048576
+"$MS" run --trace="$T/p2.trace" --snapshot-peak=2 --snapshot-peak-min=8M -- ./graph_prog peak >p2.out 2>p2.err
+check "peak program under --snapshot-peak=2 --snapshot-peak-min=8M: runs, nothing printed by the peak snapshots" $([ $? -eq 0 ] && grep -q "peak done" p2.out && ! grep -q SNAPSHOT p2.err && echo 0 || echo 1) p2.err
+"$MS" report --format=json p2.trace >p2.json 2>&1
+pj p2.json 'S == [(1, "peak", 10*'$M', 1), (2, "peak", 25*'$M', 3)] and p["peak_bytes"] == 40*'$M' and p["peak_snapshot"]["id"] == 2 and p["peak_snapshot"]["live_bytes"] == 25*'$M' and p["peak_snapshot"]["share_of_peak"] == 0.625 and p["heap_graph"]["graphs"] == 3' >p2.log
+check "factor 2 from 8 MiB: peak snapshots at exactly 10 and 25 MiB (15 < 2x10, 40 < 2x25); the peak snapshot holds 62.5% >= 1/2 of the 40 MiB peak; 3 graphs" $? p2.log
+"$MS" report p2.trace >p2.txt 2>&1
+check "text: the peak snapshot against the exact peak, snapshots marked 'peak'" $(grep -q "^  peak snap  snapshot 2 at [0-9.]* m\?s (--snapshot-peak) holds 25.0 MiB, 62.5% of the peak heap$" p2.txt && grep -q "^  snapshots  1 at .* (peak, pause " p2.txt && grep -q "^             2 at .* (peak, pause .*reachable 25.0 MiB$" p2.txt && echo 0 || echo 1) p2.txt
+"$MS" run --trace="$T/p15.trace" --snapshot-peak=1.5 --snapshot-peak-min=8M -- ./graph_prog peak >p15.out 2>p15.err
+"$MS" report --format=json p15.trace >p15.json 2>&1
+pj p15.json '[x[2] for x in S] == [10*'$M', 15*'$M', 25*'$M', 40*'$M'] and all(x[1] == "peak" for x in S) and p["peak_snapshot"]["id"] == 4 and p["peak_snapshot"]["share_of_peak"] == 1' >p15.log
+check "factor 1.5 from 8 MiB: peak snapshots at 10, 15, 25 and 40 MiB; the last one is the true peak" $? p15.log
+"$MS" run --trace="$T/pd.trace" -- ./graph_prog peak >pd.out 2>pd.err
+"$MS" report --format=json pd.trace >pd.json 2>&1
+pj pd.json 'S == [] and p["peak_snapshot"] is None and p["peak_bytes"] == 40*'$M' and p["heap_graph"]["graphs"] == 1' >pd.log
+check "defaults (from 64 MiB): a 40 MiB program is never paused for a peak snapshot" $? pd.log
+"$MS" run --trace="$T/pn.trace" --snapshot-peak=no --snapshot-peak-min=1K -- ./graph_prog peak >pn.out 2>pn.err
+"$MS" report --format=json pn.trace >pn.json 2>&1
+pj pn.json 'S == [] and p["peak_snapshot"] is None' >pn.log
+check "--snapshot-peak=no: no peak snapshot even above the minimum" $? pn.log
+"$MS" run --snapshot-peak=1 -- ./graph_prog peak >pb.out 2>pb.err
+check "--snapshot-peak=1 is refused with one line" $([ $? -eq 2 ] && [ "$(wc -l <pb.err)" -eq 1 ] && grep -q "bad value '1' for option --snapshot-peak" pb.err && echo 0 || echo 1) pb.err
+
 echo "# $pass passed, $fail failed"
 [ $fail -eq 0 ]
