@@ -148,5 +148,16 @@ check "--snapshot-peak=no: no peak snapshot even above the minimum" $? pn.log
 "$MS" run --snapshot-peak=1 -- ./graph_prog peak >pb.out 2>pb.err
 check "--snapshot-peak=1 is refused with one line" $([ $? -eq 2 ] && [ "$(wc -l <pb.err)" -eq 1 ] && grep -q "bad value '1' for option --snapshot-peak" pb.err && echo 0 || echo 1) pb.err
 
+# ---- 5. --graph=no: verdicts only, no records 16-19, and the report says so ----
+"$MS" run --graph=no --trace="$T/ng.trace" --snapshot-peak=2 --snapshot-peak-min=8M -- ./graph_prog peak >ng.out 2>ng.err
+check "--graph=no: the program runs and the exit verdicts are printed" $([ $? -eq 0 ] && grep -q "peak done" ng.out && grep -q "still reachable: 10,485,760 bytes in 1 blocks" ng.err && echo 0 || echo 1) ng.err
+"$MS" report --format=dump ng.trace >ng.dump 2>&1
+check "--graph=no: the trace has no record of types 16-19, but its 2 peak SNAPSHOTs and its LEAK records" $(! grep -Eq "^(GRAPH|UNKNOWN type=1[6-9])" ng.dump && [ "$(grep -c "^SNAPSHOT .*trigger=peak" ng.dump)" -eq 2 ] && grep -q "^LEAK " ng.dump && grep -q "^END " ng.dump && echo 0 || echo 1) ng.dump
+"$MS" report ng.trace >ng.txt 2>&1
+check "--graph=no: the text report says the heap graph is absent" $(grep -q "^  Retained by root: no heap graph in this trace (the run had --graph=no, or no reachability check ran)" ng.txt && ! grep -q "retains" ng.txt && echo 0 || echo 1) ng.txt
+"$MS" report --format=json ng.trace >ng.json 2>&1
+py ng.json 'g is None' >ng.log
+check "--graph=no: JSON heap_graph is null" $? ng.log
+
 echo "# $pass passed, $fail failed"
 [ $fail -eq 0 ]
