@@ -181,6 +181,10 @@ struct ms_scan_self {
     int nregs;
 };
 int ms_leak_check(const struct ms_scan_self *self, struct ms_leak_result *res) MS_HIDDEN;
+/* the thread descriptor's size (glibc's struct pthread), measured by the
+ * writer thread at its start (ms_tcb_measure); 2304 until then */
+void ms_tcb_measure(void) MS_HIDDEN;
+size_t ms_tcb_size(void) MS_HIDDEN;
 void ms_leak_release(void) MS_HIDDEN;
 /* fault-tolerant reads while scanning */
 extern volatile int ms_scan_guard MS_HIDDEN;

@@ -72,6 +72,15 @@ if [ -f "$HERE/../trace/check_trace.py" ]; then
     python3 "$HERE/../trace/check_trace.py" k.trace >c.out 2>&1
     check "an independent reader skips the GRAPH records (types 16-19) and reads the trace cleanly" $? c.out
 fi
+# the thread descriptor's size is measured, not assumed: the TLS groups of mod 0 span
+# sizeof(struct pthread), as gdb with glibc's debug info says (2368 on Debian's 2.36-9+deb12u14)
+want=$(timeout 60 gdb -batch -ex 'break main' -ex run -ex 'p sizeof(struct pthread)' --args ./graph_prog none 2>/dev/null | sed -n 's/^\$1 = \([0-9]*\)$/\1/p')
+got=$(python3 "$HERE/../trace/check_trace.py" k.trace --tcb 2>&1)
+if [ -n "$want" ]; then
+    check "the thread-descriptor root groups span sizeof(struct pthread) = $want bytes (gdb): got '$got'" $([ "$got" = "$want" ] && echo 0 || echo 1)
+else
+    check "the thread-descriptor root groups have one measured size (no gdb/debug info to compare): got '$got'" $([[ "$got" =~ ^[0-9]+$ ]] && [ "$got" -ge 512 ] && echo 0 || echo 1)
+fi
 "$MS" report --format=dump k.trace >k.dump 2>&1
 check "the dump reads past the GRAPH records (types 16, 17, 19) to END" $(grep -Eq "^(UNKNOWN type=16|GRAPH )" k.dump && grep -Eq "^(UNKNOWN type=17|GRAPH_NODES)" k.dump && grep -Eq "^(UNKNOWN type=19|GRAPH_ROOTS)" k.dump && grep -q "^END " k.dump && echo 0 || echo 1) k.dump
 
