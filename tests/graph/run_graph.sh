@@ -168,5 +168,42 @@ check "--graph=no: the text report says the heap graph is absent" $(grep -q "^  
 py ng.json 'g is None' >ng.log
 check "--graph=no: JSON heap_graph is null" $? ng.log
 
+# ---- 6. HTML: the dominator tree as an expandable table, retained per root over the snapshots ----
+"$MS" report --format=json k.trace >kt.json 2>&1
+py kt.json '[(r["parent"], r["label"], r["retained_bytes"], r["retained_blocks"]) for r in g["dominator_tree"] if r["parent"] == -1][:2] == [(-1, "g_registry (graph_prog, .bss)", 4012000, 1000), (-1, "g_table (graph_prog, .bss)", 640000, 20001)] and (lambda t: t[1]["parent"] == 0 and t[1]["retained_blocks"] == 1000 and t[1]["size"] == 16 + 8 * 999 and t[2]["retained_blocks"] == 999)(g["dominator_tree"])' >kt1.log
+check "JSON dominator_tree: g_registry's row, then the chain's head (8008 B) retaining 1,000 blocks, then 999" $? kt1.log
+py kt.json '(lambda r: r["children"] == 20000 and r["more"]["children"] == 19992 and r["more"]["blocks"] == 19992 and r["more"]["bytes"] == 19992 * 24)([x for x in g["dominator_tree"] if x["label"].startswith("build_table") and x["size"] == 160000][0])' >kt2.log
+check "JSON dominator_tree: g_table's 160,000-byte block has 20,000 children, 8 shown, 19,992 (479,808 bytes) summed" $? kt2.log
+py g.json '(lambda s: [q["trigger"] for q in s["graphs"]] == ["command", "command", "exit"] and [(r["bytes"], r["blocks"]) for r in s["roots"] if r["name"] == "g_registry"] == [([41200, 1447200, 1447200], [100, 600, 600])])(g["root_series"])' >gs.log
+check "JSON root_series: g_registry retains 41,200 -> 1,447,200 -> 1,447,200 bytes over snapshot 1, snapshot 2, the exit check" $? gs.log
+CHROME=$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)
+if [ -z "$CHROME" ]; then
+    echo "ok - skip html in headless Chromium: chromium is not installed"
+else
+    chrome() { timeout 60 "$CHROME" --headless --no-sandbox --disable-gpu --hide-scrollbars --user-data-dir="$T/chrome" "$@" 2>>"$T/chrome.log"; }
+    "$MS" report --format=html -o k.html k.trace 2>&1
+    chrome --window-size=1400,1000 --dump-dom "file://$T/k.html#selftest-graph" >kdom.html
+    want=$(python3 -c '
+import json
+g = json.load(open("kt.json"))["processes"][0]["heap_graph"]; t = g["dominator_tree"]
+roots = [i for i, r in enumerate(t) if r["parent"] == -1]
+first = roots[0]; kids = [i for i, r in enumerate(t) if r["parent"] == first]
+more = 1 if t[first]["more"]["children"] else 0
+print("rows=%d shown=%d expanded=%d collapsed=%d series=%d" % (len(t), len(roots), len(roots) + len(kids) + more, len(roots), len(g["root_series"]["roots"])))')
+    check "html: the page runs without a JavaScript error; the dominator tree expands and collapses by click ($want)" $(grep -q '<body data-status="ready"' kdom.html && grep -q '<div id="ms-errors"></div>' kdom.html && grep -q "data-selftest-graph=\"$want open=" kdom.html && echo 0 || echo 1) kdom.html
+    check "html: the section names the roots and the graph" $(grep -qF "Retained by root: the dominator tree of the exit check" kdom.html && grep -qF "g_registry (graph_prog, .bss)" kdom.html && grep -qF "19,992 more, the smallest" kdom.html && echo 0 || echo 1)
+    "$MS" report --format=html -o g.html g.trace 2>&1
+    chrome --window-size=1400,1000 --dump-dom "file://$T/g.html" >gdom.html
+    check "html: retained per root over 3 graphs, a sparkline per root" $(grep -q '<body data-status="ready"' gdom.html && grep -qF "3 graphs: snapshot 1 (command) at" gdom.html && python3 -c '
+import re, sys
+d = open("gdom.html").read()
+rows = re.findall(r"<tr class=\"rseries\"[^>]*>(.*?)</tr>", d, re.S)
+ok = rows and all("<svg" in r for r in rows) and any("g_registry (graph_prog, .bss)" in r and "+1.34 MiB" in r for r in rows)
+sys.exit(0 if ok else 1)' && echo 0 || echo 1)
+    "$MS" report --format=html -o ng.html ng.trace 2>&1
+    chrome --window-size=1400,1000 --dump-dom "file://$T/ng.html" >ngdom.html
+    check "html: a trace without a graph (--graph=no) says so" $(grep -q '<body data-status="ready"' ngdom.html && grep -qF "No heap graph in this trace (the run had --graph=no" ngdom.html && echo 0 || echo 1)
+fi
+
 echo "# $pass passed, $fail failed"
 [ $fail -eq 0 ]
