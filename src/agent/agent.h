@@ -275,7 +275,8 @@ struct ms_graph {
     uint64_t *eoff;            /* per block: first edge in elog, UINT64_MAX = not scanned */
     uint32_t *ecnt;
     size_t cap_blk;
-    uint32_t *elog;            /* block index << 1 | interior */
+    uint64_t *elog;            /* (block index << 1 | interior) << 32 | offset of the pointer in
+                                  the source block (UINT32_MAX: 4 GiB or more) */
     size_t elen, ecap;
     struct ms_root_edge *re;
     size_t nre, cap_re;

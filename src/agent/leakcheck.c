@@ -313,7 +313,8 @@ static void record(long i, uintptr_t v, uintptr_t a)
         graph_fail();
         return;
     }
-    ms_graph.elog[ms_graph.elen++] = code;
+    uintptr_t off = a - B[cur_src].addr;
+    ms_graph.elog[ms_graph.elen++] = (uint64_t)code << 32 | (off < UINT32_MAX ? off : UINT32_MAX);
 }
 
 /* a block is about to be scanned: log its edges if it was never scanned */

@@ -109,6 +109,9 @@ struct graph {
     size_t nn, cap_n, cap_off;
     uint32_t *succ;           /* target << 1 | interior */
     size_t ne, cap_e;
+    uint32_t *eoffs;          /* per edge: offset of the pointer in its source block */
+    size_t cap_o;
+    int no_offsets;           /* a record without them (an older agent): offsets unknown */
     struct rgroup *g;
     size_t ng, cap_g;
     struct redge *re;
@@ -125,6 +128,7 @@ static void graph_free(struct graph *g)
     free(g->stack);
     free(g->soff);
     free(g->succ);
+    free(g->eoffs);
     for (size_t i = 0; i < g->ng; i++)
         free(g->g[i].tname);
     free(g->g);
@@ -138,8 +142,30 @@ static int graph_complete(const struct graph *g)
            g->nre == g->nroots;
 }
 
+/* the offsets appended to a NODES or EDGES record: one per edge it holds,
+ * edges [from, g->ne) */
+static void parse_offsets(struct graph *g, struct cur *c, size_t from)
+{
+    if (c->p >= c->e) {
+        if (g->ne > from)
+            g->no_offsets = 1;
+        return;
+    }
+    if (ms_an_grow((void **)&g->eoffs, &g->cap_o, g->ne + 1, sizeof *g->eoffs)) {
+        g->bad = 2;
+        return;
+    }
+    for (size_t k = from; k < g->ne; k++) {
+        uint64_t v = get_varint(c);
+        g->eoffs[k] = v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+    }
+    if (c->bad)
+        g->no_offsets = 1;
+}
+
 static void parse_nodes(struct graph *g, struct cur *c)
 {
+    size_t from = g->ne;
     uint64_t first = get_varint(c), count = get_varint(c);
     if (c->bad || first != g->nn || count > (uint64_t)(c->e - c->p)) {
         g->bad = 1;
@@ -193,6 +219,8 @@ static void parse_nodes(struct graph *g, struct cur *c)
         g->nn++;
         g->soff[g->nn] = g->ne;
     }
+    if (!c->bad && !g->bad)
+        parse_offsets(g, c, from);
 }
 
 static void parse_edges(struct graph *g, struct cur *c)
@@ -204,6 +232,7 @@ static void parse_edges(struct graph *g, struct cur *c)
         return;
     }
     int64_t prev = (int64_t)src;
+    size_t from = g->ne;
     for (uint64_t e = 0; e < n; e++) {
         uint64_t code = get_varint(c);
         uint64_t z = code >> 1;
@@ -216,6 +245,7 @@ static void parse_edges(struct graph *g, struct cur *c)
         prev = d;
     }
     g->soff[g->nn] = g->ne;
+    parse_offsets(g, c, from);
 }
 
 static void parse_roots(struct graph *g, struct cur *c)
@@ -1005,13 +1035,21 @@ static void why_alive(struct ctx *x, const struct graph *g, struct analysis *a, 
         s->site = strdup(stack_label(x, g->stack[node], NULL));
         uint64_t b, e;
         const uint32_t *arr = succ_of(&a->f, from, &b, &e);
+        s->offset = -1;
         for (uint64_t j = b; j < e; j++)
             if (target(&a->f, arr, j) == node) {
                 s->interior = arr ? (int)(arr[j] & 1) : 0;
                 if (i == 0)
                     ch->root_addr = a->f.rsrc[j];
+                else if (!g->no_offsets && g->eoffs && j < g->ne)
+                    s->offset = g->eoffs[j];
                 break;
             }
+        if (i > 0) { /* the block holding the pointer: its site's own function */
+            const char *fn = NULL;
+            stack_label(x, g->stack[from], &fn);
+            s->holder = strdup(fn ? fn : stack_label(x, g->stack[from], NULL));
+        }
     }
     free(path);
     ch->root = (long)root;
@@ -1557,8 +1595,10 @@ void ms_graph_info_free(struct ms_graph_info *g)
     free(g->why.site);
     free(g->why.why_not);
     free(g->why.root_label);
-    for (size_t i = 0; i < g->why.nsteps; i++)
+    for (size_t i = 0; i < g->why.nsteps; i++) {
         free(g->why.steps[i].site);
+        free(g->why.steps[i].holder);
+    }
     free(g->why.steps);
     for (size_t i = 0; i < g->ngrowth; i++) {
         free(g->growth[i].name);
@@ -1644,8 +1684,12 @@ void ms_graph_text(FILE *o, const struct ms_graph_info *g, int top)
             fprintf(o, "    %s\n", w->root_label);
             for (size_t i = 0; i < w->nsteps; i++) {
                 const struct ms_gstep *s = &w->steps[i];
-                fprintf(o, "      -> 0x%" PRIx64 " (%s) %s%s\n", s->addr, ms_an_bytes(b1, sizeof b1, s->size),
-                        s->site, s->interior ? " [interior pointer]" : "");
+                char via[300] = "";
+                if (i > 0 && s->offset >= 0)
+                    snprintf(via, sizeof via, ", held at %s+0x%" PRIx64, s->holder ? s->holder : "block",
+                             (uint64_t)s->offset);
+                fprintf(o, "      -> 0x%" PRIx64 " (%s) %s%s%s\n", s->addr, ms_an_bytes(b1, sizeof b1, s->size),
+                        s->site, via, s->interior ? " [interior pointer]" : "");
             }
         }
     }
@@ -1747,6 +1791,12 @@ void ms_graph_json(FILE *o, const struct ms_graph_info *g, int top)
                        ", \"interior\": %s, \"site\": ",
                     i ? ", " : "", s->addr, s->size, s->stack_id, s->interior ? "true" : "false");
             ms_an_json_str(o, s->site);
+            fputs(", \"holder\": ", o);
+            ms_an_json_str(o, i ? s->holder : NULL);
+            if (i && s->offset >= 0)
+                fprintf(o, ", \"offset\": %" PRId64, s->offset);
+            else
+                fputs(", \"offset\": null", o);
             fputc('}', o);
         }
         fputs("]}", o);

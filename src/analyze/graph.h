@@ -58,6 +58,9 @@ struct ms_gstep {             /* one block of a chain */
     uint64_t addr, size, stack_id;
     int interior;             /* reached by a pointer into it, not to its start */
     char *site;               /* "make_node (prog.c:12)" */
+    char *holder;             /* steps after the first: the function of the previous block's site */
+    int64_t offset;           /* steps after the first: where the pointer sits in the previous
+                                 block (bytes from its start); -1 unknown (an older trace) */
 };
 
 struct ms_gchain {

@@ -4,7 +4,9 @@
  *                        a thread's stack ("holder", in hold_cycle); two globals g_a,
  *                        g_b (blocks of 1111 and 2222 B) sharing a subgraph (3333 B ->
  *                        4444 B); a block of 5555 B kept only by a __thread pointer;
- *                        g_table: 20000 pointers (160000 B) to blocks of 24 B.
+ *                        g_table: 20000 pointers (160000 B) to blocks of 24 B; g_field: a
+ *                        72-byte struct rec (build_field) whose field at 0x18 points to a
+ *                        77-byte block (make_leaf).
  *   graph_prog grow    : the registry grows between two snapshots (memsleuth snapshot PID
  *                        after each "snap N" line; a line on stdin goes on)
  *   graph_prog stress N: 4 threads allocate and free hard for N ms; prints a checksum
@@ -30,6 +32,12 @@ struct node *g_registry;
 void *g_a, *g_b;
 void **g_table; /* 20000 pointers in one block: its edges span several records */
 __thread void *tls_ptr;
+struct rec { /* a pointer at a known offset: 0x18 */
+    char tag[0x18];
+    void *leaf;
+    char pad[40];
+};
+struct rec *g_field;
 void *g_peak[64];
 static volatile int holder_ready;
 
@@ -62,7 +70,7 @@ __attribute__((noinline)) static void build_shared(void)
 __attribute__((noinline)) static void build_table(void)
 {
     g_table = malloc(20000 * sizeof *g_table);
-    for (int i = 0; i < 20000; i++) {
+    for (int i = 20000; i-- > 0;) { /* from the end: the first leaf allocated is in the last slot */
         g_table[i] = malloc(24);
         memset(g_table[i], 0, 24);
     }
@@ -160,6 +168,17 @@ static void hold_ms(int ms)
     } while ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000 < ms);
 }
 
+__attribute__((noinline)) static void *make_leaf(void)
+{
+    return malloc(77);
+}
+
+__attribute__((noinline)) static void build_field(void)
+{
+    g_field = calloc(1, sizeof *g_field);
+    g_field->leaf = make_leaf();
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "known";
@@ -168,6 +187,7 @@ int main(int argc, char **argv)
         build_shared();
         build_table();
         build_tls();
+        build_field();
         pthread_t t;
         pthread_create(&t, NULL, holder, NULL);
         while (!holder_ready)

@@ -66,6 +66,19 @@ py w3.json '(lambda w: w["found"] and w["query"] == "'"$sid"'" and w["stack_id"]
 check "--why=STACK_ID picks the site by its stack id" $? w3.log
 "$MS" report --why=build_registry k.trace >w4.txt 2>&1
 check "text: 'Why alive' names the root by symbol and each step by site" $(grep -q "^  Why alive: build_registry (graph_prog.c:[0-9]*)" w4.txt && grep -q "^    g_registry+0 (graph_prog, .bss)" w4.txt && grep -q -- "-> 0x[0-9a-f]* (7.82 KiB) build_registry (graph_prog.c:" w4.txt && echo 0 || echo 1) w4.txt
+"$MS" report --why=make_leaf k.trace >w6.txt 2>&1
+check "text: each step after the first says where its pointer sits: make_leaf's block is held at build_field+0x18" $(grep -A3 "^  Why alive: make_leaf (graph_prog.c:[0-9]*)" w6.txt | grep -q "^    g_field+0 (graph_prog, .bss)" && grep -q -- "^      -> 0x[0-9a-f]* (72 B) build_field (graph_prog.c:[0-9]*)$" w6.txt && grep -q -- "^      -> 0x[0-9a-f]* (77 B) make_leaf (graph_prog.c:[0-9]*), held at build_field+0x18$" w6.txt && echo 0 || echo 1) w6.txt
+"$MS" report --format=json --why=make_leaf k.trace >w6.json 2>&1
+py w6.json '[(s["size"], s["holder"], s["offset"]) for s in g["why_alive"]["chain"]] == [(72, None, None), (77, "build_field", 24)]' >w6.log
+check "JSON: the chain's steps carry holder and offset: (72 B, root), (77 B, build_field+24)" $? w6.log
+# g_table[i] = malloc(24) for i from 19999 down to 0: the leaf that is the k-th 24-byte allocation
+# of its site (the independent decoder, by time) sits in slot 19999 - k, at g_table + 8*(19999 - k)
+sid=$(python3 -c "import json; d=json.load(open('k.json'))['processes'][0]['heap_graph']; print([r['stack_id'] for r in d['dominator_tree'] if r['label'].startswith('build_table') and r['size'] == 24][0])" 2>/dev/null)
+"$MS" report --format=json --why="${sid:-0}" k.trace >w7.json 2>&1
+leaf=$(python3 -c "import json; print(json.load(open('w7.json'))['processes'][0]['heap_graph']['why_alive']['chain'][-1]['address'])" 2>/dev/null)
+idx=$(python3 "$HERE/../trace/check_trace.py" k.trace --allocs | awk -v s="${sid:-0}" '$3 == 24 && $4 == s' | awk -v a="$leaf" '$2 == a { print NR - 1 }')
+py w7.json '(lambda c: len(c) == 2 and c[0]["size"] == 160000 and c[1]["size"] == 24 and c[1]["holder"] == "build_table" and c[1]["offset"] == 8 * (19999 - int("'"${idx:-x}"'")))(g["why_alive"]["chain"])' >w7.log
+check "JSON: the chain through g_table's 20,000-pointer block (edges in GRAPH_EDGES records) reaches the leaf allocated ${idx:-?}th, held at offset 8 * (19999 - ${idx:-?})" $? w7.log
 "$MS" report --why=no_such_function k.trace >w5.txt 2>&1
 check "--why=unknown: says no block of the site is in the graph" $(grep -q "no live block of this site" w5.txt && echo 0 || echo 1) w5.txt
 if [ -f "$HERE/../trace/check_trace.py" ]; then
