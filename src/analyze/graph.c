@@ -1639,8 +1639,8 @@ void ms_graph_text(FILE *o, const struct ms_graph_info *g, int top)
             fprintf(o, "\n  Retained by root: the trace's heap graph is incomplete (cut off, or the "
                        "agent ran out of memory)\n");
         else if (g)
-            fprintf(o, "\n  Retained by root: no heap graph in this trace (the run had --graph=no, or "
-                       "no reachability check ran); no retainers, no why-alive chain\n");
+            fprintf(o, "\n  Retained by root: no heap graph in this trace (--graph=no, or no reachability "
+                       "check ran)\n");
         return;
     }
     char b1[64], b2[64], b3[64], gn[64];
