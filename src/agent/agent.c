@@ -194,6 +194,8 @@ static void snapshot_signal_handler(int sig)
     ms_snapshot_requested = 1;
 }
 
+static uint64_t snap_live;       /* live bytes the last snapshot saw */
+
 int ms_snapshot(int trigger, int pools, int reply_fd)
 {
     static int id;
@@ -250,8 +252,11 @@ int ms_snapshot(int trigger, int pools, int reply_fd)
         uint64_t scanned = 0;
         for (size_t i = 0; i < res.nblocks; i++)
             scanned += res.blocks[i].size;
+        snap_live = scanned;
         o->fd = reply_fd;
-        if (reply_fd < 0) { /* a signal or the interval: the report's destination */
+        if (trigger == 4) { /* a peak: into the trace only, the program's output stays its own */
+            o->fd = -1;
+        } else if (reply_fd < 0) { /* a signal or the interval: the report's destination */
             o->fd = 2;
             if (ms_opt.log_file[0]) {
                 char path[1200];
@@ -273,6 +278,39 @@ int ms_snapshot(int trigger, int pools, int reply_fd)
     pthread_mutex_unlock(&world_lock);
     ms_region_release(o, sizeof *o);
     return ok ? 0 : -1;
+}
+
+/* Peak snapshots (--snapshot-peak=FACTOR, --snapshot-peak-min=SIZE).  The true
+ * peak is only known afterwards, so: the writer thread reads the live heap
+ * total every 10 ms (the same figure as the trace's SAMPLE records; the
+ * counters are kept by the table anyway, the hooks do nothing more) and
+ * takes a quiet snapshot when it reaches FACTOR times the largest heap a
+ * peak snapshot held so far (at least SIZE).  After the last one, no sample
+ * reached FACTOR times its heap: the largest peak snapshot holds at least
+ * 1/FACTOR of the highest heap the sampler saw.  A spike shorter than the
+ * 10 ms between samples, or a heap that fell in the moment between the
+ * sample and the stop, can escape; the report puts the peak snapshot next to
+ * the exact peak replayed from the events, so the gap is never hidden.  The
+ * thresholds grow geometrically: all peak snapshots together pause the
+ * program about FACTOR/(FACTOR-1) times as long as the last one. */
+void ms_snapshot_peak_poll(void)
+{
+    static uint64_t held; /* the largest heap a peak snapshot held */
+    if (!ms_opt.snapshot_peak_pct || !ms_trace_is_on())
+        return;
+    uint64_t lb, lk;
+    ms_table_live(&lb, &lk);
+    uint64_t need = held / 100 * (uint64_t)ms_opt.snapshot_peak_pct +
+                    held % 100 * (uint64_t)ms_opt.snapshot_peak_pct / 100;
+    if (need < ms_opt.snapshot_peak_min)
+        need = ms_opt.snapshot_peak_min;
+    if (lb < need)
+        return;
+    snap_live = 0;
+    if (ms_snapshot(4, 0, -1) != 0)
+        snap_live = lb; /* could not check (out of memory, exiting): do not retry at once */
+    if (snap_live > held)
+        held = snap_live;
 }
 
 /* count threads: freeres is only safe when no other thread runs */

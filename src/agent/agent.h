@@ -181,6 +181,10 @@ struct ms_scan_self {
     int nregs;
 };
 int ms_leak_check(const struct ms_scan_self *self, struct ms_leak_result *res) MS_HIDDEN;
+/* the thread descriptor's size (glibc's struct pthread), measured by the
+ * writer thread at its start (ms_tcb_measure); 2304 until then */
+void ms_tcb_measure(void) MS_HIDDEN;
+size_t ms_tcb_size(void) MS_HIDDEN;
 void ms_leak_release(void) MS_HIDDEN;
 /* fault-tolerant reads while scanning */
 extern volatile int ms_scan_guard MS_HIDDEN;
@@ -197,8 +201,13 @@ void ms_control_start(void) MS_HIDDEN;
 void ms_control_stop(void) MS_HIDDEN;
 void ms_control_after_fork_child(void) MS_HIDDEN;
 void ms_control_poll(int ms) MS_HIDDEN;
-/* trigger: 1 signal, 2 interval, 3 command; pools: print the pool trees */
+/* trigger: 1 signal, 2 interval, 3 command, 4 peak (quiet: the trace only);
+ * pools: print the pool trees */
 int ms_snapshot(int trigger, int pools, int reply_fd) MS_HIDDEN;
+/* the writer thread, every 10 ms: a peak snapshot when the live heap has
+ * grown enough (--snapshot-peak) */
+void ms_snapshot_peak_poll(void) MS_HIDDEN;
+void ms_table_live(uint64_t *bytes, uint64_t *blocks) MS_HIDDEN;
 void ms_snapshot_report(const struct ms_leak_result *res, struct ms_out *o, int id, int trigger,
                         uint64_t pause_ns, uint64_t scanned) MS_HIDDEN;
 extern volatile int ms_snapshot_requested MS_HIDDEN;
@@ -298,7 +307,8 @@ struct ms_graph {
     uint64_t *eoff;            /* per block: first edge in elog, UINT64_MAX = not scanned */
     uint32_t *ecnt;
     size_t cap_blk;
-    uint32_t *elog;            /* block index << 1 | interior */
+    uint64_t *elog;            /* (block index << 1 | interior) << 32 | offset of the pointer in
+                                  the source block (UINT32_MAX: 4 GiB or more) */
     size_t elen, ecap;
     struct ms_root_edge *re;
     size_t nre, cap_re;

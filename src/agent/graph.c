@@ -58,7 +58,7 @@ void ms_graph_prepare(int with_tls)
 {
     ms_graph.want = 0;
     ms_graph.ntls = 0;
-    if (!ms_trace_is_on())
+    if (!ms_trace_is_on() || !ms_opt.graph) /* --graph=no: verdicts only */
         return;
     uintptr_t tp = (uintptr_t)__builtin_thread_pointer();
     if (with_tls)
@@ -119,7 +119,7 @@ static size_t rec_used(const struct enc *e)
 }
 
 /* in-place heap sorts (no malloc, no recursion) */
-static void sift_u32(uint32_t *a, size_t i, size_t n)
+static void sift_u64(uint64_t *a, size_t i, size_t n)
 {
     for (;;) {
         size_t c = 2 * i + 1;
@@ -129,20 +129,20 @@ static void sift_u32(uint32_t *a, size_t i, size_t n)
             c++;
         if (a[i] >= a[c])
             return;
-        uint32_t t = a[i];
+        uint64_t t = a[i];
         a[i] = a[c];
         a[c] = t;
         i = c;
     }
 }
 
-static void sort_u32(uint32_t *a, size_t n)
+static void sort_u64(uint64_t *a, size_t n)
 {
     if (n < 2)
         return;
     if (n <= 16) {
         for (size_t i = 1; i < n; i++) {
-            uint32_t x = a[i];
+            uint64_t x = a[i];
             size_t j = i;
             while (j && a[j - 1] > x) {
                 a[j] = a[j - 1];
@@ -153,12 +153,12 @@ static void sort_u32(uint32_t *a, size_t n)
         return;
     }
     for (size_t i = n / 2; i-- > 0;)
-        sift_u32(a, i, n);
+        sift_u64(a, i, n);
     for (size_t k = n - 1; k > 0; k--) {
-        uint32_t t = a[0];
+        uint64_t t = a[0];
         a[0] = a[k];
         a[k] = t;
-        sift_u32(a, 0, k);
+        sift_u64(a, 0, k);
     }
 }
 
@@ -197,13 +197,14 @@ static void sort_re(struct ms_root_edge *a, size_t n)
 }
 
 /* sort a block's edges and keep one per target (a start pointer wins: the
- * code of the start pointer sorts first); returns the new count */
-static uint32_t dedup(uint32_t *a, uint32_t n)
+ * code of the start pointer sorts first; then the lowest offset); returns
+ * the new count */
+static uint32_t dedup(uint64_t *a, uint32_t n)
 {
-    sort_u32(a, n);
+    sort_u64(a, n);
     uint32_t k = 0;
     for (uint32_t i = 0; i < n; i++)
-        if (!k || (a[k - 1] >> 1) != (a[i] >> 1))
+        if (!k || (a[k - 1] >> 33) != (a[i] >> 33))
             a[k++] = a[i];
     return k;
 }
@@ -235,7 +236,8 @@ void ms_graph_emit(const struct ms_leak_result *res, int snap_id)
     if (!buf)
         return;
     size_t NB = res->nblocks;
-    int have_edges = ms_graph.eoff && ms_graph.ecnt && ms_graph.cap_blk >= NB + 1;
+    uint8_t *offs = ms_region_alloc(REC_MAX); /* a record's edge offsets, appended at its end */
+    int have_edges = offs && ms_graph.eoff && ms_graph.ecnt && ms_graph.cap_blk >= NB + 1;
     uint64_t nedges = 0;
     if (have_edges) {
         for (size_t i = 0; i < NB; i++) {
@@ -265,7 +267,17 @@ void ms_graph_emit(const struct ms_leak_result *res, int snap_id)
     p = put_varint(p, (uint64_t)(ms_graph.failed || !have_edges)); /* flags: 1 incomplete */
     e.len = (size_t)(p - e.buf);
 
-    /* nodes and their edges */
+    /* nodes and their edges; after a record's nodes (or edges), the offsets of
+     * its edges' pointers inside their source block, in the same order (an
+     * appended field: old readers skip it) */
+    size_t offlen = 0;
+#define PUT_OFFS()                                    \
+    do {                                              \
+        memcpy(p, offs, offlen);                      \
+        p += offlen;                                  \
+        offlen = 0;                                   \
+        e.len = (size_t)(p - e.buf);                  \
+    } while (0)
     for (size_t i = 0; have_edges && i < NB;) {
         p = rec_open(&e, T_NODES);
         p = put_varint(p, ser);
@@ -274,11 +286,11 @@ void ms_graph_emit(const struct ms_leak_result *res, int snap_id)
         p += 5;
         e.len = (size_t)(p - e.buf);
         uint64_t prev_addr = 0, count = 0;
-        while (i < NB && rec_used(&e) + 40 <= REC_MAX) {
+        while (i < NB && rec_used(&e) + offlen + 40 <= REC_MAX) {
             const struct ms_block *b = &res->blocks[i];
             uint32_t ne = ms_graph.eoff[i] == UINT64_MAX ? 0 : ms_graph.ecnt[i];
-            const uint32_t *ed = ne ? ms_graph.elog + ms_graph.eoff[i] : NULL;
-            size_t room = (REC_MAX - rec_used(&e) - 40) / 6;
+            const uint64_t *ed = ne ? ms_graph.elog + ms_graph.eoff[i] : NULL;
+            size_t room = (REC_MAX - rec_used(&e) - offlen - 40) / 11;
             uint32_t here = ne < room ? ne : (uint32_t)room;
             p = put_varint(p, b->addr - prev_addr);
             p = put_varint(p, b->size);
@@ -286,9 +298,11 @@ void ms_graph_emit(const struct ms_leak_result *res, int snap_id)
             p = put_varint(p, here);
             int64_t prev = (int64_t)i;
             for (uint32_t k = 0; k < here; k++) {
-                int64_t d = (int64_t)(ed[k] >> 1);
+                uint32_t code = (uint32_t)(ed[k] >> 32);
+                int64_t d = (int64_t)(code >> 1);
                 uint64_t z = ((uint64_t)(d - prev) << 1) ^ (uint64_t)((d - prev) >> 63);
-                p = put_varint(p, z << 1 | (ed[k] & 1));
+                p = put_varint(p, z << 1 | (code & 1));
+                offlen = (size_t)(put_varint(offs + offlen, (uint32_t)ed[k]) - offs);
                 prev = d;
             }
             e.len = (size_t)(p - e.buf);
@@ -302,19 +316,23 @@ void ms_graph_emit(const struct ms_leak_result *res, int snap_id)
                         *cp++ = (uint8_t)(((count >> (7 * j)) & 0x7f) | 0x80);
                     *cp = (uint8_t)(count >> 28);
                 }
+                PUT_OFFS();
                 p = rec_open(&e, T_EDGES);
                 p = put_varint(p, ser);
                 p = put_varint(p, i);
-                uint32_t m = ne - k < (REC_MAX - 32) / 6 ? ne - k : (REC_MAX - 32) / 6;
+                uint32_t m = ne - k < (REC_MAX - 32) / 11 ? ne - k : (REC_MAX - 32) / 11;
                 p = put_varint(p, m);
                 int64_t pv = (int64_t)i;
                 for (uint32_t q = 0; q < m; q++, k++) {
-                    int64_t d = (int64_t)(ed[k] >> 1);
+                    uint32_t code = (uint32_t)(ed[k] >> 32);
+                    int64_t d = (int64_t)(code >> 1);
                     uint64_t z = ((uint64_t)(d - pv) << 1) ^ (uint64_t)((d - pv) >> 63);
-                    p = put_varint(p, z << 1 | (ed[k] & 1));
+                    p = put_varint(p, z << 1 | (code & 1));
+                    offlen = (size_t)(put_varint(offs + offlen, (uint32_t)ed[k]) - offs);
                     pv = d;
                 }
                 e.len = (size_t)(p - e.buf);
+                PUT_OFFS();
                 cntpos = NULL;
             }
             i++;
@@ -325,8 +343,12 @@ void ms_graph_emit(const struct ms_leak_result *res, int snap_id)
             for (int j = 0; j < 4; j++)
                 *cntpos++ = (uint8_t)(((count >> (7 * j)) & 0x7f) | 0x80);
             *cntpos = (uint8_t)(count >> 28);
+            PUT_OFFS();
         }
     }
+#undef PUT_OFFS
+    if (offs)
+        ms_region_release(offs, REC_MAX);
 
     /* root edges, one record (or more) per group */
     char name[64] = "";

@@ -23,6 +23,7 @@
 #include "agent.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -312,7 +313,8 @@ static void record(long i, uintptr_t v, uintptr_t a)
         graph_fail();
         return;
     }
-    ms_graph.elog[ms_graph.elen++] = code;
+    uintptr_t off = a - B[cur_src].addr;
+    ms_graph.elog[ms_graph.elen++] = (uint64_t)code << 32 | (off < UINT32_MAX ? off : UINT32_MAX);
 }
 
 /* a block is about to be scanned: log its edges if it was never scanned */
@@ -473,16 +475,47 @@ static void scan_root_ctx(uintptr_t lo, uintptr_t hi, int grp)
     }
 }
 
+/* The size of the thread descriptor at the thread pointer (glibc's struct
+ * pthread, TLS_TCB_SIZE).  glibc exports no such figure and the struct's size
+ * changes between versions, so it is measured: a thread whose stack glibc
+ * allocated has its descriptor at the top of that stack block, at (end -
+ * TLS_TCB_SIZE) rounded down to the static TLS alignment (allocate_stack in
+ * nptl/allocatestack.c), so end - tp is the descriptor's size (plus at most
+ * the alignment's padding, which belongs to no one).  The end comes from
+ * pthread_getattr_np; the agent's writer thread measures itself at its start.
+ * 2304, the size with glibc 2.36 on x86-64, stays when it cannot be measured
+ * or the figure is implausible. */
+static size_t tcb_size = 2304;
+
+size_t ms_tcb_size(void)
+{
+    return tcb_size;
+}
+
+void ms_tcb_measure(void)
+{
+    pthread_attr_t at;
+    if (pthread_getattr_np(pthread_self(), &at) != 0)
+        return;
+    void *lo = NULL;
+    size_t sz = 0;
+    int ok = pthread_attr_getstack(&at, &lo, &sz) == 0;
+    pthread_attr_destroy(&at);
+    uintptr_t tp = (uintptr_t)__builtin_thread_pointer(), end = (uintptr_t)lo + sz;
+    if (ok && end > tp && end - tp >= 512 && end - tp <= 65536)
+        tcb_size = end - tp;
+}
+
 static void add_tls_areas(pid_t tid, uintptr_t tp)
 {
     if (!tp)
         return;
     /* the thread descriptor at the thread pointer (glibc's struct pthread,
-     * 2304 bytes on x86-64 with glibc 2.36): its pointers (the DTV...) are
-     * no frame's; mod 0 names it */
+     * ms_tcb_size bytes): its pointers (the DTV...) are no frame's; mod 0
+     * names it */
     if (grow((void **)&tls_areas, &cap_tls_areas, sizeof *tls_areas, ntls_areas + 1))
         return;
-    tls_areas[ntls_areas++] = (struct tls_area){ tp, tp + 2304, 0, tid };
+    tls_areas[ntls_areas++] = (struct tls_area){ tp, tp + tcb_size, 0, tid };
     for (int m = 0; m < ms_graph.ntls; m++) {
         if (grow((void **)&tls_areas, &cap_tls_areas, sizeof *tls_areas, ntls_areas + 1))
             return;

@@ -960,7 +960,7 @@ int ms_report(const struct ms_leak_result *res, int how, int status)
 void ms_snapshot_report(const struct ms_leak_result *res, struct ms_out *o, int id, int trigger,
                         uint64_t pause_ns, uint64_t scanned)
 {
-    static const char *trig[] = { "exit", "signal", "interval", "command" };
+    static const char *trig[] = { "exit", "signal", "interval", "command", "peak" };
     char pfx[32], c1[32], c2[32], c3[32];
     snprintf(pfx, sizeof pfx, "==%d==", (int)ms_pid);
     size_t nrec = 0;
@@ -975,8 +975,12 @@ void ms_snapshot_report(const struct ms_leak_result *res, struct ms_out *o, int 
         sk[recs[i].kind] += recs[i].blocks;
         ms_trace_snap_leak(recs[i].kind, recs[i].stack, recs[i].bytes, recs[i].blocks);
     }
+    if (o->fd < 0) { /* quiet (a peak snapshot): the trace only */
+        ms_region_release(recs, (res->nblocks + 1) * sizeof *recs);
+        return;
+    }
     ms_out_printf(o, "%s SNAPSHOT %d (%s): %s bytes in %s blocks live; threads paused %.2f ms (%s bytes of heap scanned)\n",
-                  pfx, id, trig[trigger & 3], ms_fmt_commas(c1, sb[0] + sb[1] + sb[2] + sb[3]),
+                  pfx, id, trig[trigger >= 0 && trigger <= 4 ? trigger : 0], ms_fmt_commas(c1, sb[0] + sb[1] + sb[2] + sb[3]),
                   ms_fmt_commas(c2, (uint64_t)res->nblocks), (double)pause_ns / 1e6,
                   ms_fmt_commas(c3, scanned));
     for (int k = 0; k < 4; k++)

@@ -728,6 +728,7 @@ static void *writer(void *arg)
 {
     (void)arg;
     ms_ts.in_report = 1; /* zstd's and the symbolizer's mallocs come from the region */
+    ms_tcb_measure(); /* before the stop-the-world may need it: start_writer waits for the tid */
     __atomic_store_n(&writer_tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
     unsigned tick = 0;
     uint64_t next_snap = ms_snapshot_interval_ms ? now_ns() + (uint64_t)ms_snapshot_interval_ms * 1000000 : 0;
@@ -742,6 +743,7 @@ static void *writer(void *arg)
             ms_snapshot(2, 0, -1);
             next_snap = now_ns() + (uint64_t)ms_snapshot_interval_ms * 1000000;
         }
+        ms_snapshot_peak_poll();
         if (!trace_on)
             continue;
         sample();

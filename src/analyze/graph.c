@@ -109,6 +109,9 @@ struct graph {
     size_t nn, cap_n, cap_off;
     uint32_t *succ;           /* target << 1 | interior */
     size_t ne, cap_e;
+    uint32_t *eoffs;          /* per edge: offset of the pointer in its source block */
+    size_t cap_o;
+    int no_offsets;           /* a record without them (an older agent): offsets unknown */
     struct rgroup *g;
     size_t ng, cap_g;
     struct redge *re;
@@ -125,6 +128,7 @@ static void graph_free(struct graph *g)
     free(g->stack);
     free(g->soff);
     free(g->succ);
+    free(g->eoffs);
     for (size_t i = 0; i < g->ng; i++)
         free(g->g[i].tname);
     free(g->g);
@@ -138,8 +142,30 @@ static int graph_complete(const struct graph *g)
            g->nre == g->nroots;
 }
 
+/* the offsets appended to a NODES or EDGES record: one per edge it holds,
+ * edges [from, g->ne) */
+static void parse_offsets(struct graph *g, struct cur *c, size_t from)
+{
+    if (c->p >= c->e) {
+        if (g->ne > from)
+            g->no_offsets = 1;
+        return;
+    }
+    if (ms_an_grow((void **)&g->eoffs, &g->cap_o, g->ne + 1, sizeof *g->eoffs)) {
+        g->bad = 2;
+        return;
+    }
+    for (size_t k = from; k < g->ne; k++) {
+        uint64_t v = get_varint(c);
+        g->eoffs[k] = v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+    }
+    if (c->bad)
+        g->no_offsets = 1;
+}
+
 static void parse_nodes(struct graph *g, struct cur *c)
 {
+    size_t from = g->ne;
     uint64_t first = get_varint(c), count = get_varint(c);
     if (c->bad || first != g->nn || count > (uint64_t)(c->e - c->p)) {
         g->bad = 1;
@@ -193,6 +219,8 @@ static void parse_nodes(struct graph *g, struct cur *c)
         g->nn++;
         g->soff[g->nn] = g->ne;
     }
+    if (!c->bad && !g->bad)
+        parse_offsets(g, c, from);
 }
 
 static void parse_edges(struct graph *g, struct cur *c)
@@ -204,6 +232,7 @@ static void parse_edges(struct graph *g, struct cur *c)
         return;
     }
     int64_t prev = (int64_t)src;
+    size_t from = g->ne;
     for (uint64_t e = 0; e < n; e++) {
         uint64_t code = get_varint(c);
         uint64_t z = code >> 1;
@@ -216,6 +245,7 @@ static void parse_edges(struct graph *g, struct cur *c)
         prev = d;
     }
     g->soff[g->nn] = g->ne;
+    parse_offsets(g, c, from);
 }
 
 static void parse_roots(struct graph *g, struct cur *c)
@@ -811,6 +841,7 @@ struct analysis {
     struct rootset rs;
     struct full f;
     struct dom d;
+    uint64_t *rb, *rk;        /* per DFS number: retained bytes, blocks */
     uint64_t bytes, unreach_bytes, unreach_blocks, shared_bytes, shared_blocks;
 };
 
@@ -819,6 +850,8 @@ static void analysis_free(struct analysis *a)
     rootset_free(&a->rs);
     full_free(&a->f);
     dom_free(&a->d);
+    free(a->rb);
+    free(a->rk);
     memset(a, 0, sizeof *a);
 }
 
@@ -883,8 +916,8 @@ static int analyze(struct ctx *x, const struct graph *g, struct analysis *a)
             a->unreach_blocks++;
         }
     }
-    free(rb);
-    free(rk);
+    a->rb = rb;
+    a->rk = rk;
     return 0;
 }
 
@@ -1002,13 +1035,21 @@ static void why_alive(struct ctx *x, const struct graph *g, struct analysis *a, 
         s->site = strdup(stack_label(x, g->stack[node], NULL));
         uint64_t b, e;
         const uint32_t *arr = succ_of(&a->f, from, &b, &e);
+        s->offset = -1;
         for (uint64_t j = b; j < e; j++)
             if (target(&a->f, arr, j) == node) {
                 s->interior = arr ? (int)(arr[j] & 1) : 0;
                 if (i == 0)
                     ch->root_addr = a->f.rsrc[j];
+                else if (!g->no_offsets && g->eoffs && j < g->ne)
+                    s->offset = g->eoffs[j];
                 break;
             }
+        if (i > 0) { /* the block holding the pointer: its site's own function */
+            const char *fn = NULL;
+            stack_label(x, g->stack[from], &fn);
+            s->holder = strdup(fn ? fn : stack_label(x, g->stack[from], NULL));
+        }
     }
     free(path);
     ch->root = (long)root;
@@ -1032,15 +1073,113 @@ out:
 }
 
 /* ------------------------------------------------------------------ */
+/* the dominator tree, as rows for the reports                         */
+/* ------------------------------------------------------------------ */
+
+#define TREE_ROWS 600         /* rows at most */
+#define TREE_KIDS 8           /* children shown per row, the largest */
+#define TREE_DEPTH 8          /* levels below a root */
+
+static const uint64_t *sort_rb;
+static int by_rb_desc(const void *x, const void *y)
+{
+    uint64_t a = sort_rb[*(const uint32_t *)x], b = sort_rb[*(const uint32_t *)y];
+    return a != b ? (a > b ? -1 : 1) : (*(const uint32_t *)x < *(const uint32_t *)y ? -1 : 1);
+}
+
+/* rows for the roots in info->roots order (perm: their index in a->rs) */
+static int build_tree(struct ctx *x, const struct graph *g, const struct analysis *a,
+                      struct ms_graph_info *info, const size_t *perm, int top)
+{
+    uint32_t n = a->d.n;
+    uint32_t *cstart = calloc((size_t)n + 2, sizeof *cstart), *clist = malloc(((size_t)n + 1) * sizeof *clist);
+    uint32_t *fill = calloc((size_t)n + 2, sizeof *fill), *tmp = malloc(((size_t)n + 1) * sizeof *tmp);
+    info->tree = calloc(TREE_ROWS, sizeof *info->tree);
+    struct { uint32_t k; long row; int depth; } *stk = malloc(TREE_ROWS * sizeof *stk);
+    int rc = -1;
+    if (!cstart || !clist || !fill || !tmp || !info->tree || !stk)
+        goto out;
+    for (uint32_t k = 2; k <= n; k++)
+        cstart[a->d.idom[k] + 1]++;
+    for (uint32_t k = 1; k <= n + 1 && k < n + 2; k++)
+        cstart[k] += cstart[k - 1];
+    for (uint32_t k = 2; k <= n; k++) {
+        uint32_t p = a->d.idom[k];
+        clist[cstart[p] + fill[p]++] = k;
+    }
+    sort_rb = a->rb;
+    size_t NB = a->f.NB;
+    for (size_t i = 0; i < info->nroots && (int)i < top && info->ntree < TREE_ROWS; i++) {
+        const struct ms_groot *r = &info->roots[i];
+        uint32_t kr = a->d.dfnum[NB + perm[i]];
+        if (!kr || !r->retained_blocks)
+            continue;
+        size_t nst = 0;
+        stk[nst].k = kr;
+        stk[nst].row = -1;
+        stk[nst++].depth = 0;
+        while (nst && info->ntree < TREE_ROWS) {
+            uint32_t k = stk[--nst].k;
+            long parent = stk[nst].row;
+            int depth = stk[nst].depth;
+            struct ms_gtnode *t = &info->tree[info->ntree];
+            t->parent = parent;
+            size_t v = a->d.vertex[k];
+            if (v >= NB) {
+                t->is_root = 1;
+                t->label = r->where && r->where[0] ? fmt("%s (%s)", r->name, r->where) : xstrdup(r->name);
+            } else {
+                t->addr = g->addr[v];
+                t->size = g->size[v];
+                t->stack_id = g->stack[v];
+                t->label = xstrdup(stack_label(x, g->stack[v], NULL));
+            }
+            t->retained_bytes = a->rb[k];
+            t->retained_blocks = a->rk[k];
+            uint32_t nk = cstart[k + 1] - cstart[k];
+            t->children = nk;
+            long row = (long)info->ntree++;
+            memcpy(tmp, clist + cstart[k], nk * sizeof *tmp);
+            qsort(tmp, nk, sizeof *tmp, by_rb_desc);
+            uint32_t show = depth < TREE_DEPTH ? (nk < TREE_KIDS ? nk : TREE_KIDS) : 0;
+            if (show > TREE_ROWS - info->ntree - nst)
+                show = (uint32_t)(TREE_ROWS - info->ntree - nst);
+            for (uint32_t j = show; j < nk; j++) {
+                t->more++;
+                t->more_bytes += a->rb[tmp[j]];
+                t->more_blocks += a->rk[tmp[j]];
+            }
+            for (uint32_t j = show; j-- > 0;) { /* pushed in reverse: the largest comes first */
+                stk[nst].k = tmp[j];
+                stk[nst].row = row;
+                stk[nst++].depth = depth + 1;
+            }
+        }
+    }
+    rc = 0;
+out:
+    free(cstart);
+    free(clist);
+    free(fill);
+    free(tmp);
+    free(stk);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
 /* the pass                                                            */
 /* ------------------------------------------------------------------ */
 
-struct snaproots {             /* the first graph's roots, for the growth */
+struct snaproots {             /* a graph's roots: the first's for the growth; every one's for the series */
     int have;
     uint64_t snap, t;
     char **keys;
     uint64_t *bytes, *blocks;
     size_t n;
+    size_t top[10];           /* (series) the roots retaining the most here */
+    size_t ntop;
+    char *tname[10], *twhere[10];
+    int tkind[10];
 };
 
 static void keep_first(struct snaproots *s, const struct graph *g, const struct analysis *a)
@@ -1061,6 +1200,86 @@ static void keep_first(struct snaproots *s, const struct graph *g, const struct 
         s->bytes[i] = a->rs.r[i].retained_bytes;
         s->blocks[i] = a->rs.r[i].retained_blocks;
     }
+    /* the 10 largest, for the series */
+    for (size_t i = 0; i < s->n; i++) {
+        if (!s->blocks[i])
+            continue;
+        size_t j = s->ntop < 10 ? s->ntop++ : 10;
+        if (j == 10) {
+            if (s->bytes[s->top[9]] >= s->bytes[i])
+                continue;
+            j = 9;
+        }
+        while (j && s->bytes[s->top[j - 1]] < s->bytes[i]) {
+            s->top[j] = s->top[j - 1];
+            j--;
+        }
+        s->top[j] = i;
+    }
+    for (size_t k = 0; k < s->ntop; k++) {
+        const struct ms_groot *r = &a->rs.r[s->top[k]];
+        s->tname[k] = xstrdup(r->name);
+        s->twhere[k] = xstrdup(r->where);
+        s->tkind[k] = r->kind;
+    }
+}
+
+static void snaproots_free(struct snaproots *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        free(s->keys[i]);
+    free(s->keys);
+    free(s->bytes);
+    free(s->blocks);
+    for (size_t k = 0; k < s->ntop; k++) {
+        free(s->tname[k]);
+        free(s->twhere[k]);
+    }
+    memset(s, 0, sizeof *s);
+}
+
+/* the series: the roots among every graph's 10 largest, their retained size in every graph */
+static void build_series(struct ms_graph_info *info, struct snaproots *pts, size_t npts,
+                         const uint64_t *trig)
+{
+    info->points = calloc(npts + 1, sizeof *info->points);
+    info->series = calloc(10 * npts + 1, sizeof *info->series);
+    if (!info->points || !info->series)
+        return;
+    for (size_t p = 0; p < npts; p++) {
+        info->points[p].snapshot_id = pts[p].snap;
+        info->points[p].time_ns = pts[p].t;
+        info->points[p].trigger = trig[p];
+    }
+    info->npoints = npts;
+    for (size_t p = 0; p < npts; p++)
+        for (size_t k = 0; k < pts[p].ntop; k++) {
+            const char *key = pts[p].keys[pts[p].top[k]];
+            int dup = 0;
+            for (size_t q = 0; q < p && !dup; q++)
+                for (size_t j = 0; j < pts[q].ntop && !dup; j++)
+                    dup = !strcmp(pts[q].keys[pts[q].top[j]], key);
+            for (size_t j = 0; j < k && !dup; j++)
+                dup = !strcmp(pts[p].keys[pts[p].top[j]], key);
+            if (dup)
+                continue;
+            struct ms_gseries *se = &info->series[info->nseries];
+            se->bytes = calloc(npts, sizeof *se->bytes);
+            se->blocks = calloc(npts, sizeof *se->blocks);
+            se->name = xstrdup(pts[p].tname[k]);
+            se->where = xstrdup(pts[p].twhere[k]);
+            se->kind = pts[p].tkind[k];
+            info->nseries++;
+            if (!se->bytes || !se->blocks)
+                continue;
+            for (size_t q = 0; q < npts; q++)
+                for (size_t i = 0; i < pts[q].n; i++)
+                    if (!strcmp(pts[q].keys[i], key)) {
+                        se->bytes[q] = pts[q].bytes[i];
+                        se->blocks[q] = pts[q].blocks[i];
+                        break;
+                    }
+        }
 }
 
 static void ctx_free(struct ctx *x)
@@ -1090,7 +1309,12 @@ struct ms_graph_info *ms_graph_analyze(const char *path, const char *why, uint64
     struct graph *cur = NULL, *last = NULL;
     struct snaproots first;
     memset(&first, 0, sizeof first);
-    int oom = !info;
+    struct snaproots *pts = calloc(MS_GRAPH_MAX_POINTS, sizeof *pts);
+    uint64_t ptrig[MS_GRAPH_MAX_POINTS];
+    size_t npts = 0;
+    uint64_t snap_trig[256][2]; /* SNAPSHOT id -> trigger (the last 256) */
+    size_t nsnap_trig = 0;
+    int oom = !info || !pts;
     size_t ncomplete = 0;
     struct ms_trace_rec rec;
     while (!oom && ms_trace_next(r, &rec) > 0) {
@@ -1158,10 +1382,21 @@ struct ms_graph_info *ms_graph_analyze(const char *path, const char *why, uint64
             }
             if (cur) { /* the previous one ended */
                 if (graph_complete(cur)) {
-                    if (!first.have) { /* a later graph follows: the first's roots, for the growth */
+                    if (!first.have || npts < MS_GRAPH_MAX_POINTS) {
+                        /* a later graph follows: the first's roots, for the growth; every
+                         * graph's, for the series */
                         struct analysis a;
-                        if (analyze(&x, cur, &a) == 0)
-                            keep_first(&first, cur, &a);
+                        if (analyze(&x, cur, &a) == 0) {
+                            if (!first.have)
+                                keep_first(&first, cur, &a);
+                            if (npts < MS_GRAPH_MAX_POINTS) {
+                                ptrig[npts] = 0;
+                                for (size_t q = 0; cur->snap && q < nsnap_trig && q < 256; q++)
+                                    if (snap_trig[q][0] == cur->snap)
+                                        ptrig[npts] = snap_trig[q][1];
+                                keep_first(&pts[npts++], cur, &a);
+                            }
+                        }
                         analysis_free(&a);
                     }
                     graph_free(last);
@@ -1175,6 +1410,11 @@ struct ms_graph_info *ms_graph_analyze(const char *path, const char *why, uint64
             cur = ng;
             break;
         }
+        case MS_REC_SNAPSHOT:
+            snap_trig[nsnap_trig % 256][0] = rec.u.snapshot.id;
+            snap_trig[nsnap_trig % 256][1] = rec.u.snapshot.trigger;
+            nsnap_trig++;
+            break;
         case T_NODES:
         case T_EDGES:
         case T_ROOTS: {
@@ -1220,6 +1460,14 @@ struct ms_graph_info *ms_graph_analyze(const char *path, const char *why, uint64
             snprintf(err, errlen, "'%s': out of memory analyzing the heap graph", path);
             goto fail;
         }
+        if (npts < MS_GRAPH_MAX_POINTS) { /* the last graph ends the series */
+            ptrig[npts] = 0;
+            for (size_t q = 0; last->snap && q < nsnap_trig && q < 256; q++)
+                if (snap_trig[q][0] == last->snap)
+                    ptrig[npts] = snap_trig[q][1];
+            keep_first(&pts[npts++], last, &a);
+        }
+        build_series(info, pts, npts, ptrig);
         info->ngraphs = ncomplete;
         info->snapshot_id = last->snap;
         info->time_ns = last->t;
@@ -1296,6 +1544,12 @@ struct ms_graph_info *ms_graph_analyze(const char *path, const char *why, uint64
                 info->why.root = (long)i;
         }
         info->nroots = a.rs.n;
+        if (build_tree(&x, last, &a, info, perm, 50) < 0) {
+            free(perm);
+            analysis_free(&a);
+            snprintf(err, errlen, "'%s': out of memory analyzing the heap graph", path);
+            goto fail;
+        }
         free(perm);
         free(a.rs.r);
         a.rs.r = NULL;
@@ -1305,20 +1559,18 @@ struct ms_graph_info *ms_graph_analyze(const char *path, const char *why, uint64
         analysis_free(&a);
     }
     graph_free(last);
-    for (size_t i = 0; i < first.n; i++)
-        free(first.keys[i]);
-    free(first.keys);
-    free(first.bytes);
-    free(first.blocks);
+    snaproots_free(&first);
+    for (size_t i = 0; pts && i < npts; i++)
+        snaproots_free(&pts[i]);
+    free(pts);
     ctx_free(&x);
     return info;
 fail:
     graph_free(last);
-    for (size_t i = 0; i < first.n; i++)
-        free(first.keys[i]);
-    free(first.keys);
-    free(first.bytes);
-    free(first.blocks);
+    snaproots_free(&first);
+    for (size_t i = 0; pts && i < npts; i++)
+        snaproots_free(&pts[i]);
+    free(pts);
     ctx_free(&x);
     ms_graph_info_free(info);
     return NULL;
@@ -1343,14 +1595,27 @@ void ms_graph_info_free(struct ms_graph_info *g)
     free(g->why.site);
     free(g->why.why_not);
     free(g->why.root_label);
-    for (size_t i = 0; i < g->why.nsteps; i++)
+    for (size_t i = 0; i < g->why.nsteps; i++) {
         free(g->why.steps[i].site);
+        free(g->why.steps[i].holder);
+    }
     free(g->why.steps);
     for (size_t i = 0; i < g->ngrowth; i++) {
         free(g->growth[i].name);
         free(g->growth[i].where);
     }
     free(g->growth);
+    for (size_t i = 0; i < g->ntree; i++)
+        free(g->tree[i].label);
+    free(g->tree);
+    free(g->points);
+    for (size_t i = 0; i < g->nseries; i++) {
+        free(g->series[i].name);
+        free(g->series[i].where);
+        free(g->series[i].bytes);
+        free(g->series[i].blocks);
+    }
+    free(g->series);
     free(g);
 }
 
@@ -1373,6 +1638,9 @@ void ms_graph_text(FILE *o, const struct ms_graph_info *g, int top)
         if (g && g->nincomplete)
             fprintf(o, "\n  Retained by root: the trace's heap graph is incomplete (cut off, or the "
                        "agent ran out of memory)\n");
+        else if (g)
+            fprintf(o, "\n  Retained by root: no heap graph in this trace (--graph=no, or no reachability "
+                       "check ran)\n");
         return;
     }
     char b1[64], b2[64], b3[64], gn[64];
@@ -1416,8 +1684,12 @@ void ms_graph_text(FILE *o, const struct ms_graph_info *g, int top)
             fprintf(o, "    %s\n", w->root_label);
             for (size_t i = 0; i < w->nsteps; i++) {
                 const struct ms_gstep *s = &w->steps[i];
-                fprintf(o, "      -> 0x%" PRIx64 " (%s) %s%s\n", s->addr, ms_an_bytes(b1, sizeof b1, s->size),
-                        s->site, s->interior ? " [interior pointer]" : "");
+                char via[300] = "";
+                if (i > 0 && s->offset >= 0)
+                    snprintf(via, sizeof via, ", held at %s+0x%" PRIx64, s->holder ? s->holder : "block",
+                             (uint64_t)s->offset);
+                fprintf(o, "      -> 0x%" PRIx64 " (%s) %s%s%s\n", s->addr, ms_an_bytes(b1, sizeof b1, s->size),
+                        s->site, via, s->interior ? " [interior pointer]" : "");
             }
         }
     }
@@ -1519,6 +1791,12 @@ void ms_graph_json(FILE *o, const struct ms_graph_info *g, int top)
                        ", \"interior\": %s, \"site\": ",
                     i ? ", " : "", s->addr, s->size, s->stack_id, s->interior ? "true" : "false");
             ms_an_json_str(o, s->site);
+            fputs(", \"holder\": ", o);
+            ms_an_json_str(o, i ? s->holder : NULL);
+            if (i && s->offset >= 0)
+                fprintf(o, ", \"offset\": %" PRId64, s->offset);
+            else
+                fputs(", \"offset\": null", o);
             fputc('}', o);
         }
         fputs("]}", o);
@@ -1542,5 +1820,42 @@ void ms_graph_json(FILE *o, const struct ms_graph_info *g, int top)
         }
         fputs("]}", o);
     }
+    /* the dominator tree (pre-order rows) and the retained size per root over the graphs */
+    fputs(", \"dominator_tree\": [", o);
+    for (size_t i = 0; i < g->ntree; i++) {
+        const struct ms_gtnode *t = &g->tree[i];
+        fprintf(o, "%s{\"parent\": %ld, \"root\": %s, \"label\": ", i ? ",\n     " : "\n     ", t->parent,
+                t->is_root ? "true" : "false");
+        ms_an_json_str(o, t->label);
+        if (t->is_root)
+            fputs(", \"address\": null, \"size\": null, \"stack_id\": null", o);
+        else
+            fprintf(o, ", \"address\": \"0x%" PRIx64 "\", \"size\": %" PRIu64 ", \"stack_id\": %" PRIu64, t->addr,
+                    t->size, t->stack_id);
+        fprintf(o, ", \"retained_bytes\": %" PRIu64 ", \"retained_blocks\": %" PRIu64 ", \"children\": %" PRIu64
+                   ", \"more\": {\"children\": %" PRIu64 ", \"bytes\": %" PRIu64 ", \"blocks\": %" PRIu64 "}}",
+                t->retained_bytes, t->retained_blocks, t->children, t->more, t->more_bytes, t->more_blocks);
+    }
+    fputs("], \"root_series\": {\"graphs\": [", o);
+    for (size_t i = 0; i < g->npoints; i++)
+        fprintf(o, "%s{\"snapshot_id\": %" PRIu64 ", \"time_ns\": %" PRIu64 ", \"trigger\": \"%s\"}", i ? ", " : "",
+                g->points[i].snapshot_id, g->points[i].time_ns,
+                g->points[i].snapshot_id ? ms_trace_trigger_name(g->points[i].trigger) : "exit");
+    fputs("], \"roots\": [", o);
+    for (size_t i = 0; i < g->nseries; i++) {
+        const struct ms_gseries *se = &g->series[i];
+        fprintf(o, "%s{\"kind\": \"%s\", \"name\": ", i ? ",\n     " : "\n     ", ms_groot_kind_name(se->kind));
+        ms_an_json_str(o, se->name);
+        fputs(", \"where\": ", o);
+        ms_an_json_str(o, se->where);
+        for (int w = 0; w < 2; w++) {
+            fputs(w ? ", \"blocks\": [" : ", \"bytes\": [", o);
+            for (size_t q = 0; q < g->npoints; q++)
+                fprintf(o, "%s%" PRIu64, q ? ", " : "", se->bytes && se->blocks ? (w ? se->blocks : se->bytes)[q] : 0);
+            fputc(']', o);
+        }
+        fputc('}', o);
+    }
+    fputs("]}", o);
     fputc('}', o);
 }

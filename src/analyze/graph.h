@@ -58,6 +58,9 @@ struct ms_gstep {             /* one block of a chain */
     uint64_t addr, size, stack_id;
     int interior;             /* reached by a pointer into it, not to its start */
     char *site;               /* "make_node (prog.c:12)" */
+    char *holder;             /* steps after the first: the function of the previous block's site */
+    int64_t offset;           /* steps after the first: where the pointer sits in the previous
+                                 block (bytes from its start); -1 unknown (an older trace) */
 };
 
 struct ms_gchain {
@@ -81,6 +84,26 @@ struct ms_ggrowth {
     int64_t delta_bytes;
 };
 
+struct ms_gtnode {            /* a row of the dominator tree (roots, then what they retain) */
+    long parent;              /* index in tree, -1 for a root */
+    int is_root;
+    char *label;              /* root: its name (where); block: its site */
+    uint64_t addr, size, stack_id;    /* a block (0 for a root) */
+    uint64_t retained_bytes, retained_blocks;
+    uint64_t children;        /* children in the dominator tree */
+    uint64_t more, more_bytes, more_blocks; /* children left out of the rows (fewest bytes) */
+};
+
+struct ms_gpoint {            /* one complete graph of the trace */
+    uint64_t snapshot_id, time_ns, trigger; /* trigger: the SNAPSHOT's (0 = the exit check) */
+};
+
+struct ms_gseries {           /* one root's retained size in every graph (ms_gpoint order) */
+    char *name, *where;
+    int kind;
+    uint64_t *bytes, *blocks;
+};
+
 struct ms_graph_info {
     size_t ngraphs;           /* complete graphs in the trace */
     size_t nincomplete;       /* graphs cut off or marked incomplete by the agent */
@@ -97,7 +120,14 @@ struct ms_graph_info {
     uint64_t from_snapshot_id, from_time_ns;
     struct ms_ggrowth *growth; /* roots whose retained bytes changed, largest growth first */
     size_t ngrowth;
+    struct ms_gtnode *tree;   /* the dominator tree of the last graph, pre-order, bounded */
+    size_t ntree;
+    struct ms_gpoint *points; /* the complete graphs (at most MS_GRAPH_MAX_POINTS) */
+    size_t npoints;
+    struct ms_gseries *series; /* the roots that retain the most in any graph */
+    size_t nseries;
 };
+#define MS_GRAPH_MAX_POINTS 64
 
 /* Read the trace at path and analyze its last complete graph.  why: NULL, or
    a site (a stack id in decimal, or a function name); suspect_stack: the

@@ -115,6 +115,22 @@ static int tie(const struct ms_site *a, const struct ms_site *b)
 #define SITE_A (&cmp_m->sites[*(const size_t *)x])
 #define SITE_B (&cmp_m->sites[*(const size_t *)y])
 
+/* the peak snapshot: of the snapshots --snapshot-peak took, the one that
+ * held the most live bytes (all kinds); NULL when there is none */
+static const struct ms_snapshot *peak_snapshot(const struct ms_model *m, uint64_t *live)
+{
+    const struct ms_snapshot *best = NULL;
+    uint64_t bl = 0;
+    for (size_t k = 0; k < m->nsnaps; k++) {
+        const struct ms_snapshot *sn = &m->snaps[k];
+        uint64_t l = sn->bytes[0] + sn->bytes[1] + sn->bytes[2] + sn->bytes[3];
+        if (sn->trigger == 4 && (!best || l > bl))
+            best = sn, bl = l;
+    }
+    *live = bl;
+    return best;
+}
+
 static int by_peak(const void *x, const void *y)
 {
     int c = cmp_u64(SITE_A->peak_bytes, SITE_B->peak_bytes);
@@ -686,6 +702,12 @@ static void text_process(FILE *o, struct proc *ps, size_t n, size_t i, int stack
     fprintf(o, "  peak heap  %s in %s block%s at %s\n", ms_an_bytes(a, sizeof a, m->peak_bytes),
             ms_an_count(b, sizeof b, m->peak_blocks), pl(m->peak_blocks),
             ms_an_time(c, sizeof c, m->peak_t));
+    uint64_t psl;
+    const struct ms_snapshot *pks = peak_snapshot(m, &psl);
+    if (pks)
+        fprintf(o, "  peak snap  snapshot %llu at %s (--snapshot-peak) holds %s, %.1f%% of the peak heap\n",
+                (unsigned long long)pks->id, ms_an_time(a, sizeof a, pks->t), ms_an_bytes(b, sizeof b, psl),
+                m->peak_bytes ? 100.0 * (double)psl / (double)m->peak_bytes : 0.0);
     if (m->samples)
         fprintf(o, "  peak RSS   %s at %s\n", ms_an_bytes(a, sizeof a, m->peak_rss),
                 ms_an_time(b, sizeof b, m->peak_rss_t));
@@ -893,9 +915,11 @@ static void json_process(FILE *o, struct proc *ps, size_t n, size_t i, const siz
     for (size_t k = 0; k < m->nsnaps; k++) {
         const struct ms_snapshot *sn = &m->snaps[k];
         fprintf(o, "%s{\"id\": %llu, \"time_ns\": %llu, \"trigger\": \"%s\", \"pause_ns\": %llu, "
-                   "\"leaks\": {",
+                   "\"live_bytes\": %llu, \"live_blocks\": %llu, \"leaks\": {",
                 k ? ", " : "", (unsigned long long)sn->id, (unsigned long long)sn->t,
-                ms_trace_trigger_name(sn->trigger), (unsigned long long)sn->pause_ns);
+                ms_trace_trigger_name(sn->trigger), (unsigned long long)sn->pause_ns,
+                (unsigned long long)(sn->bytes[0] + sn->bytes[1] + sn->bytes[2] + sn->bytes[3]),
+                (unsigned long long)(sn->blocks[0] + sn->blocks[1] + sn->blocks[2] + sn->blocks[3]));
         for (int kk = 0; kk < 4; kk++) {
             fputs(kk ? ", " : "", o);
             json_kb(o, skn[kk], sn->bytes[kk], sn->blocks[kk]);
@@ -903,6 +927,17 @@ static void json_process(FILE *o, struct proc *ps, size_t n, size_t i, const siz
         fputs("}}", o);
     }
     fputc(']', o);
+    uint64_t psl;
+    const struct ms_snapshot *pks = peak_snapshot(m, &psl);
+    fputs(", \"peak_snapshot\": ", o);
+    if (pks) {
+        fprintf(o, "{\"id\": %llu, \"time_ns\": %llu, \"live_bytes\": %llu, \"share_of_peak\": ",
+                (unsigned long long)pks->id, (unsigned long long)pks->t, (unsigned long long)psl);
+        ms_an_json_double(o, m->peak_bytes ? (double)psl / (double)m->peak_bytes : 0);
+        fputc('}', o);
+    } else {
+        fputs("null", o);
+    }
     fprintf(o, ", \"read\": {\"status\": \"%s\", \"message\": ",
             p->status == MS_TRACE_OK    ? "ok"
             : p->status == MS_TRACE_CUT ? "cut"
@@ -1127,7 +1162,7 @@ static void dump_rec(FILE *o, const struct ms_trace_rec *r)
         break;
     case MS_REC_SNAPSHOT:
         fprintf(o, " id=%llu trigger=", (unsigned long long)r->u.snapshot.id);
-        if (r->u.snapshot.trigger >= 1 && r->u.snapshot.trigger <= 3)
+        if (r->u.snapshot.trigger >= 1 && r->u.snapshot.trigger <= 4)
             fputs(ms_trace_trigger_name(r->u.snapshot.trigger), o);
         else
             fprintf(o, "%llu", (unsigned long long)r->u.snapshot.trigger);

@@ -102,11 +102,11 @@ const char *ms_trace_end_how_name(uint64_t how)
     return how < 3 ? how_names[how] : "?";
 }
 
-static const char *const trigger_names[] = { "?", "signal", "interval", "command" };
+static const char *const trigger_names[] = { "?", "signal", "interval", "command", "peak" };
 
 const char *ms_trace_trigger_name(uint64_t trigger)
 {
-    return trigger < 4 ? trigger_names[trigger] : "?";
+    return trigger < 5 ? trigger_names[trigger] : "?";
 }
 
 uint32_t ms_trace_fnv1a(const void *p, size_t n)

@@ -165,7 +165,7 @@ struct ms_trace_rec {
             uint64_t count;                         /* inherited blocks that follow */
         } inherited;
         struct {
-            uint64_t id, trigger, pause_ns;         /* trigger: 1 signal, 2 interval, 3 command */
+            uint64_t id, trigger, pause_ns;         /* trigger: 1 signal, 2 interval, 3 command, 4 peak */
         } snapshot;
         struct {
             uint64_t kind, stack, bytes, blocks;
@@ -250,7 +250,7 @@ const char *ms_trace_rec_name(uint64_t type);
 const char *ms_trace_fn_name(uint64_t fn);        /* "malloc", "operator new", ... */
 const char *ms_trace_leak_kind_name(uint64_t kind); /* "definite", ... */
 const char *ms_trace_end_how_name(uint64_t how);  /* "exit", "_exit", "signal" */
-const char *ms_trace_trigger_name(uint64_t trigger); /* "signal", "interval", "command" */
+const char *ms_trace_trigger_name(uint64_t trigger); /* "signal", "interval", "command", "peak" */
 
 /* FNV-1a 32 of n bytes (the chunk check). */
 uint32_t ms_trace_fnv1a(const void *p, size_t n);

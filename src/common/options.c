@@ -16,6 +16,9 @@ void ms_options_init(struct ms_options *o)
     o->freeres = 1;
     o->malloc_fill = -1;
     o->free_fill = -1;
+    o->snapshot_peak_pct = 150;
+    o->snapshot_peak_min = 64ull << 20;
+    o->graph = 1;
     strcpy(o->trace_file, "memsleuth.%n.%p.trace");
 }
 
@@ -180,6 +183,30 @@ int ms_options_parse(struct ms_options *o, const char *arg, char *err, size_t er
         bad = !*v || *end || !(secs > 0.0009 && secs < 86400.0 * 365);
         if (!bad)
             o->snapshot_interval_ms = (int)(secs * 1000.0 + 0.5);
+    } else if (IS("--snapshot-peak")) {
+        char *end;
+        double f = strtod(v, &end);
+        if (!strcmp(v, "no"))
+            o->snapshot_peak_pct = 0;
+        else if (*v && !*end && f >= 1.01 && f <= 100.0)
+            o->snapshot_peak_pct = (int)(f * 100.0 + 0.5);
+        else
+            bad = 1;
+    } else if (IS("--snapshot-peak-min")) {
+        char *end;
+        unsigned long long n = strtoull(v, &end, 10);
+        unsigned sh = 0;
+        if (*end == 'K' || *end == 'k')
+            sh = 10, end++;
+        else if (*end == 'M' || *end == 'm')
+            sh = 20, end++;
+        else if (*end == 'G' || *end == 'g')
+            sh = 30, end++;
+        bad = *v < '0' || *v > '9' || *end || n == 0 || n > (1ull << 50) >> sh;
+        if (!bad)
+            o->snapshot_peak_min = n << sh;
+    } else if (IS("--graph")) {
+        bad = yesno(v, &o->graph) < 0;
     } else if (IS("--trace")) {
         if (!strcmp(v, "no"))
             o->trace_file[0] = 0;

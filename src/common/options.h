@@ -27,6 +27,10 @@ struct ms_options {
     char supp_files[4096];   /* '\n'-separated paths */
     int snapshot_signal;     /* 0 none; a live snapshot when this signal arrives */
     int snapshot_interval_ms; /* 0 none; a live snapshot every so often */
+    int snapshot_peak_pct;   /* 0 off; else a snapshot when the live heap reaches this percent
+                                of the largest heap a peak snapshot held (--snapshot-peak) */
+    unsigned long long snapshot_peak_min; /* no peak snapshot below this many live bytes */
+    int graph;               /* record the heap graph at each check (--graph=yes|no) */
     char trace_file[1024];   /* trace path pattern (%p pid, %n program name); "" = no trace */
 };
 

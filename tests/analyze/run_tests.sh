@@ -192,7 +192,7 @@ suite() {
         "P['memory_over_time']['live_bytes'][-1] == P['exit_live_bytes']" \
         "[(f['pid'], f['traced']) for f in P['forks']] == [(1001, False), (1002, False)]" \
         "'growth_suspects' in d['definitions'] and 'temporary' in d['definitions']" \
-        "P['snapshots'] == [{'id': 1, 'time_ns': 5099000001, 'trigger': 'signal', 'pause_ns': 1500000, 'leaks': {'definitely_lost': {'bytes': 51000, 'blocks': 51}, 'indirectly_lost': {'bytes': 0, 'blocks': 0}, 'possibly_lost': {'bytes': 0, 'blocks': 0}, 'still_reachable': {'bytes': 50000, 'blocks': 1}}}]"
+        "P['snapshots'] == [{'id': 1, 'time_ns': 5099000001, 'trigger': 'signal', 'pause_ns': 1500000, 'live_bytes': 101000, 'live_blocks': 52, 'leaks': {'definitely_lost': {'bytes': 51000, 'blocks': 51}, 'indirectly_lost': {'bytes': 0, 'blocks': 0}, 'possibly_lost': {'bytes': 0, 'blocks': 0}, 'still_reachable': {'bytes': 50000, 'blocks': 1}}}]"
 
     run n_text report normal.trace
     t "$V: normal text: summary, sites, 100 columns" all "rc_is 0" \

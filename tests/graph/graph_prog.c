@@ -4,10 +4,15 @@
  *                        a thread's stack ("holder", in hold_cycle); two globals g_a,
  *                        g_b (blocks of 1111 and 2222 B) sharing a subgraph (3333 B ->
  *                        4444 B); a block of 5555 B kept only by a __thread pointer;
- *                        g_table: 20000 pointers (160000 B) to blocks of 24 B.
+ *                        g_table: 20000 pointers (160000 B) to blocks of 24 B; g_field: a
+ *                        72-byte struct rec (build_field) whose field at 0x18 points to a
+ *                        77-byte block (make_leaf).
  *   graph_prog grow    : the registry grows between two snapshots (memsleuth snapshot PID
  *                        after each "snap N" line; a line on stdin goes on)
  *   graph_prog stress N: 4 threads allocate and free hard for N ms; prints a checksum
+ *   graph_prog peak    : the heap rises in steps of one block each, held 400 ms (10, 15, 25,
+ *                        40 MiB live), falls to 10 MiB, and the program exits; nothing else
+ *                        is live meanwhile (no stdio until the end)
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -27,6 +32,13 @@ struct node *g_registry;
 void *g_a, *g_b;
 void **g_table; /* 20000 pointers in one block: its edges span several records */
 __thread void *tls_ptr;
+struct rec { /* a pointer at a known offset: 0x18 */
+    char tag[0x18];
+    void *leaf;
+    char pad[40];
+};
+struct rec *g_field;
+void *g_peak[64];
 static volatile int holder_ready;
 
 __attribute__((noinline)) static void build_registry(int from, int to)
@@ -58,7 +70,7 @@ __attribute__((noinline)) static void build_shared(void)
 __attribute__((noinline)) static void build_table(void)
 {
     g_table = malloc(20000 * sizeof *g_table);
-    for (int i = 0; i < 20000; i++) {
+    for (int i = 20000; i-- > 0;) { /* from the end: the first leaf allocated is in the last slot */
         g_table[i] = malloc(24);
         memset(g_table[i], 0, 24);
     }
@@ -145,6 +157,28 @@ static void *churn(void *arg)
     return NULL;
 }
 
+/* sleep by the clock: a snapshot's stop signal interrupts sleeps */
+static void hold_ms(int ms)
+{
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {
+        usleep(5000);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000 < ms);
+}
+
+__attribute__((noinline)) static void *make_leaf(void)
+{
+    return malloc(77);
+}
+
+__attribute__((noinline)) static void build_field(void)
+{
+    g_field = calloc(1, sizeof *g_field);
+    g_field->leaf = make_leaf();
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "known";
@@ -153,6 +187,7 @@ int main(int argc, char **argv)
         build_shared();
         build_table();
         build_tls();
+        build_field();
         pthread_t t;
         pthread_create(&t, NULL, holder, NULL);
         while (!holder_ready)
@@ -178,6 +213,19 @@ int main(int argc, char **argv)
         if (!fgets(line, sizeof line, stdin))
             return 1;
         printf("grow done\n");
+        return 0;
+    }
+    if (!strcmp(mode, "peak")) { /* each step one block: the sampler sees 10, 15, 25, 40 MiB */
+        static const size_t step[] = { 10u << 20, 5u << 20, 10u << 20, 15u << 20 };
+        for (int l = 0; l < 4; l++) {
+            g_peak[l] = malloc(step[l]);
+            memset(g_peak[l], 1, step[l]);
+            hold_ms(400);
+        }
+        for (int l = 3; l > 0; l--)
+            free(g_peak[l]);
+        hold_ms(300);
+        printf("peak done\n");
         return 0;
     }
     if (!strcmp(mode, "stress")) {

@@ -66,11 +66,33 @@ py w3.json '(lambda w: w["found"] and w["query"] == "'"$sid"'" and w["stack_id"]
 check "--why=STACK_ID picks the site by its stack id" $? w3.log
 "$MS" report --why=build_registry k.trace >w4.txt 2>&1
 check "text: 'Why alive' names the root by symbol and each step by site" $(grep -q "^  Why alive: build_registry (graph_prog.c:[0-9]*)" w4.txt && grep -q "^    g_registry+0 (graph_prog, .bss)" w4.txt && grep -q -- "-> 0x[0-9a-f]* (7.82 KiB) build_registry (graph_prog.c:" w4.txt && echo 0 || echo 1) w4.txt
+"$MS" report --why=make_leaf k.trace >w6.txt 2>&1
+check "text: each step after the first says where its pointer sits: make_leaf's block is held at build_field+0x18" $(grep -A3 "^  Why alive: make_leaf (graph_prog.c:[0-9]*)" w6.txt | grep -q "^    g_field+0 (graph_prog, .bss)" && grep -q -- "^      -> 0x[0-9a-f]* (72 B) build_field (graph_prog.c:[0-9]*)$" w6.txt && grep -q -- "^      -> 0x[0-9a-f]* (77 B) make_leaf (graph_prog.c:[0-9]*), held at build_field+0x18$" w6.txt && echo 0 || echo 1) w6.txt
+"$MS" report --format=json --why=make_leaf k.trace >w6.json 2>&1
+py w6.json '[(s["size"], s["holder"], s["offset"]) for s in g["why_alive"]["chain"]] == [(72, None, None), (77, "build_field", 24)]' >w6.log
+check "JSON: the chain's steps carry holder and offset: (72 B, root), (77 B, build_field+24)" $? w6.log
+# g_table[i] = malloc(24) for i from 19999 down to 0: the leaf that is the k-th 24-byte allocation
+# of its site (the independent decoder, by time) sits in slot 19999 - k, at g_table + 8*(19999 - k)
+sid=$(python3 -c "import json; d=json.load(open('k.json'))['processes'][0]['heap_graph']; print([r['stack_id'] for r in d['dominator_tree'] if r['label'].startswith('build_table') and r['size'] == 24][0])" 2>/dev/null)
+"$MS" report --format=json --why="${sid:-0}" k.trace >w7.json 2>&1
+leaf=$(python3 -c "import json; print(json.load(open('w7.json'))['processes'][0]['heap_graph']['why_alive']['chain'][-1]['address'])" 2>/dev/null)
+idx=$(python3 "$HERE/../trace/check_trace.py" k.trace --allocs | awk -v s="${sid:-0}" '$3 == 24 && $4 == s' | awk -v a="$leaf" '$2 == a { print NR - 1 }')
+py w7.json '(lambda c: len(c) == 2 and c[0]["size"] == 160000 and c[1]["size"] == 24 and c[1]["holder"] == "build_table" and c[1]["offset"] == 8 * (19999 - int("'"${idx:-x}"'")))(g["why_alive"]["chain"])' >w7.log
+check "JSON: the chain through g_table's 20,000-pointer block (edges in GRAPH_EDGES records) reaches the leaf allocated ${idx:-?}th, held at offset 8 * (19999 - ${idx:-?})" $? w7.log
 "$MS" report --why=no_such_function k.trace >w5.txt 2>&1
 check "--why=unknown: says no block of the site is in the graph" $(grep -q "no live block of this site" w5.txt && echo 0 || echo 1) w5.txt
 if [ -f "$HERE/../trace/check_trace.py" ]; then
     python3 "$HERE/../trace/check_trace.py" k.trace >c.out 2>&1
     check "an independent reader skips the GRAPH records (types 16-19) and reads the trace cleanly" $? c.out
+fi
+# the thread descriptor's size is measured, not assumed: the TLS groups of mod 0 span
+# sizeof(struct pthread), as gdb with glibc's debug info says (2368 on Debian's 2.36-9+deb12u14)
+want=$(timeout 60 gdb -batch -ex 'break main' -ex run -ex 'p sizeof(struct pthread)' --args ./graph_prog none 2>/dev/null | sed -n 's/^\$1 = \([0-9]*\)$/\1/p')
+got=$(python3 "$HERE/../trace/check_trace.py" k.trace --tcb 2>&1)
+if [ -n "$want" ]; then
+    check "the thread-descriptor root groups span sizeof(struct pthread) = $want bytes (gdb): got '$got'" $([ "$got" = "$want" ] && echo 0 || echo 1)
+else
+    check "the thread-descriptor root groups have one measured size (no gdb/debug info to compare): got '$got'" $([[ "$got" =~ ^[0-9]+$ ]] && [ "$got" -ge 512 ] && echo 0 || echo 1)
 fi
 "$MS" report --format=dump k.trace >k.dump 2>&1
 check "the dump reads past the GRAPH records (types 16, 17, 19) to END" $(grep -Eq "^(UNKNOWN type=16|GRAPH )" k.dump && grep -Eq "^(UNKNOWN type=17|GRAPH_NODES)" k.dump && grep -Eq "^(UNKNOWN type=19|GRAPH_ROOTS)" k.dump && grep -q "^END " k.dump && echo 0 || echo 1) k.dump
@@ -111,6 +133,90 @@ wait "${pids[-1]}"; rc=$?
 check "stress: $nsnap snapshots while 4 threads churn; no crash, no deadlock, the program's output right" $([ $rc -eq 0 ] && [ $nsnap -ge 5 ] && grep -q "stress done ok" s.out && echo 0 || echo 1) s.err
 "$MS" report --format=json s.trace >s.json 2>s.rerr
 check "stress: the report reads every graph, none incomplete" $([ $? -eq 0 ] && py s.json 'g["graphs"] >= '"$((nsnap + 1))"' and g["incomplete_graphs"] == 0' >s1.log && echo 0 || echo 1) s1.log
+
+# ---- 4. peak snapshots (--snapshot-peak): the heap steps 10 -> 15 -> 25 -> 40 MiB -> 10 MiB ----
+# pj FILE 'python expression over p (the process)'
+pj() {
+    python3 - "$1" "$2" <<'EOF'
+import json, sys
+p = json.load(open(sys.argv[1]))["processes"][0]
+S = [(s["id"], s["trigger"], s["live_bytes"], s["live_blocks"]) for s in p["snapshots"]]
+ok = eval(sys.argv[2])
+if not ok:
+    print(S, p["peak_snapshot"], p["peak_bytes"])
+sys.exit(0 if ok else 1)
+EOF
+}
+M=1048576
+"$MS" run --trace="$T/p2.trace" --snapshot-peak=2 --snapshot-peak-min=8M -- ./graph_prog peak >p2.out 2>p2.err
+check "peak program under --snapshot-peak=2 --snapshot-peak-min=8M: runs, nothing printed by the peak snapshots" $([ $? -eq 0 ] && grep -q "peak done" p2.out && ! grep -q SNAPSHOT p2.err && echo 0 || echo 1) p2.err
+"$MS" report --format=json p2.trace >p2.json 2>&1
+pj p2.json 'S == [(1, "peak", 10*'$M', 1), (2, "peak", 25*'$M', 3)] and p["peak_bytes"] == 40*'$M' and p["peak_snapshot"]["id"] == 2 and p["peak_snapshot"]["live_bytes"] == 25*'$M' and p["peak_snapshot"]["share_of_peak"] == 0.625 and p["heap_graph"]["graphs"] == 3' >p2.log
+check "factor 2 from 8 MiB: peak snapshots at exactly 10 and 25 MiB (15 < 2x10, 40 < 2x25); the peak snapshot holds 62.5% >= 1/2 of the 40 MiB peak; 3 graphs" $? p2.log
+"$MS" report p2.trace >p2.txt 2>&1
+check "text: the peak snapshot against the exact peak, snapshots marked 'peak'" $(grep -q "^  peak snap  snapshot 2 at [0-9.]* m\?s (--snapshot-peak) holds 25.0 MiB, 62.5% of the peak heap$" p2.txt && grep -q "^  snapshots  1 at .* (peak, pause " p2.txt && grep -q "^             2 at .* (peak, pause .*reachable 25.0 MiB$" p2.txt && echo 0 || echo 1) p2.txt
+"$MS" run --trace="$T/p15.trace" --snapshot-peak=1.5 --snapshot-peak-min=8M -- ./graph_prog peak >p15.out 2>p15.err
+"$MS" report --format=json p15.trace >p15.json 2>&1
+pj p15.json '[x[2] for x in S] == [10*'$M', 15*'$M', 25*'$M', 40*'$M'] and all(x[1] == "peak" for x in S) and p["peak_snapshot"]["id"] == 4 and p["peak_snapshot"]["share_of_peak"] == 1' >p15.log
+check "factor 1.5 from 8 MiB: peak snapshots at 10, 15, 25 and 40 MiB; the last one is the true peak" $? p15.log
+"$MS" run --trace="$T/pd.trace" -- ./graph_prog peak >pd.out 2>pd.err
+"$MS" report --format=json pd.trace >pd.json 2>&1
+pj pd.json 'S == [] and p["peak_snapshot"] is None and p["peak_bytes"] == 40*'$M' and p["heap_graph"]["graphs"] == 1' >pd.log
+check "defaults (from 64 MiB): a 40 MiB program is never paused for a peak snapshot" $? pd.log
+"$MS" run --trace="$T/pn.trace" --snapshot-peak=no --snapshot-peak-min=1K -- ./graph_prog peak >pn.out 2>pn.err
+"$MS" report --format=json pn.trace >pn.json 2>&1
+pj pn.json 'S == [] and p["peak_snapshot"] is None' >pn.log
+check "--snapshot-peak=no: no peak snapshot even above the minimum" $? pn.log
+"$MS" run --snapshot-peak=1 -- ./graph_prog peak >pb.out 2>pb.err
+check "--snapshot-peak=1 is refused with one line" $([ $? -eq 2 ] && [ "$(wc -l <pb.err)" -eq 1 ] && grep -q "bad value '1' for option --snapshot-peak" pb.err && echo 0 || echo 1) pb.err
+
+# ---- 5. --graph=no: verdicts only, no records 16-19, and the report says so ----
+"$MS" run --graph=no --trace="$T/ng.trace" --snapshot-peak=2 --snapshot-peak-min=8M -- ./graph_prog peak >ng.out 2>ng.err
+check "--graph=no: the program runs and the exit verdicts are printed" $([ $? -eq 0 ] && grep -q "peak done" ng.out && grep -q "still reachable: 10,485,760 bytes in 1 blocks" ng.err && echo 0 || echo 1) ng.err
+"$MS" report --format=dump ng.trace >ng.dump 2>&1
+check "--graph=no: the trace has no record of types 16-19, but its 2 peak SNAPSHOTs and its LEAK records" $(! grep -Eq "^(GRAPH|UNKNOWN type=1[6-9])" ng.dump && [ "$(grep -c "^SNAPSHOT .*trigger=peak" ng.dump)" -eq 2 ] && grep -q "^LEAK " ng.dump && grep -q "^END " ng.dump && echo 0 || echo 1) ng.dump
+"$MS" report ng.trace >ng.txt 2>&1
+check "--graph=no: the text report says the heap graph is absent" $(grep -q "^  Retained by root: no heap graph in this trace (--graph=no, or no reachability check ran)$" ng.txt && [ "$(grep "no heap graph in this trace" ng.txt | wc -L)" -le 100 ] && ! grep -q "retains" ng.txt && echo 0 || echo 1) ng.txt
+"$MS" report --format=json ng.trace >ng.json 2>&1
+py ng.json 'g is None' >ng.log
+check "--graph=no: JSON heap_graph is null" $? ng.log
+
+# ---- 6. HTML: the dominator tree as an expandable table, retained per root over the snapshots ----
+"$MS" report --format=json k.trace >kt.json 2>&1
+py kt.json '[(r["parent"], r["label"], r["retained_bytes"], r["retained_blocks"]) for r in g["dominator_tree"] if r["parent"] == -1][:2] == [(-1, "g_registry (graph_prog, .bss)", 4012000, 1000), (-1, "g_table (graph_prog, .bss)", 640000, 20001)] and (lambda t: t[1]["parent"] == 0 and t[1]["retained_blocks"] == 1000 and t[1]["size"] == 16 + 8 * 999 and t[2]["retained_blocks"] == 999)(g["dominator_tree"])' >kt1.log
+check "JSON dominator_tree: g_registry's row, then the chain's head (8008 B) retaining 1,000 blocks, then 999" $? kt1.log
+py kt.json '(lambda r: r["children"] == 20000 and r["more"]["children"] == 19992 and r["more"]["blocks"] == 19992 and r["more"]["bytes"] == 19992 * 24)([x for x in g["dominator_tree"] if x["label"].startswith("build_table") and x["size"] == 160000][0])' >kt2.log
+check "JSON dominator_tree: g_table's 160,000-byte block has 20,000 children, 8 shown, 19,992 (479,808 bytes) summed" $? kt2.log
+py g.json '(lambda s: [q["trigger"] for q in s["graphs"]] == ["command", "command", "exit"] and [(r["bytes"], r["blocks"]) for r in s["roots"] if r["name"] == "g_registry"] == [([41200, 1447200, 1447200], [100, 600, 600])])(g["root_series"])' >gs.log
+check "JSON root_series: g_registry retains 41,200 -> 1,447,200 -> 1,447,200 bytes over snapshot 1, snapshot 2, the exit check" $? gs.log
+CHROME=$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)
+if [ -z "$CHROME" ]; then
+    echo "ok - skip html in headless Chromium: chromium is not installed"
+else
+    chrome() { timeout 60 "$CHROME" --headless --no-sandbox --disable-gpu --hide-scrollbars --user-data-dir="$T/chrome" "$@" 2>>"$T/chrome.log"; }
+    "$MS" report --format=html -o k.html k.trace 2>&1
+    chrome --window-size=1400,1000 --dump-dom "file://$T/k.html#selftest-graph" >kdom.html
+    want=$(python3 -c '
+import json
+g = json.load(open("kt.json"))["processes"][0]["heap_graph"]; t = g["dominator_tree"]
+roots = [i for i, r in enumerate(t) if r["parent"] == -1]
+first = roots[0]; kids = [i for i, r in enumerate(t) if r["parent"] == first]
+more = 1 if t[first]["more"]["children"] else 0
+print("rows=%d shown=%d expanded=%d collapsed=%d series=%d" % (len(t), len(roots), len(roots) + len(kids) + more, len(roots), len(g["root_series"]["roots"])))')
+    check "html: the page runs without a JavaScript error; the dominator tree expands and collapses by click ($want)" $(grep -q '<body data-status="ready"' kdom.html && grep -q '<div id="ms-errors"></div>' kdom.html && grep -q "data-selftest-graph=\"$want open=" kdom.html && echo 0 || echo 1) kdom.html
+    check "html: the section names the roots and the graph" $(grep -qF "Retained by root: the dominator tree of the exit check" kdom.html && grep -qF "g_registry (graph_prog, .bss)" kdom.html && grep -qF "19,992 more, the smallest" kdom.html && echo 0 || echo 1)
+    "$MS" report --format=html -o g.html g.trace 2>&1
+    chrome --window-size=1400,1000 --dump-dom "file://$T/g.html" >gdom.html
+    check "html: retained per root over 3 graphs, a sparkline per root" $(grep -q '<body data-status="ready"' gdom.html && grep -qF "3 graphs: snapshot 1 (command) at" gdom.html && python3 -c '
+import re, sys
+d = open("gdom.html").read()
+rows = re.findall(r"<tr class=\"rseries\"[^>]*>(.*?)</tr>", d, re.S)
+ok = rows and all("<svg" in r for r in rows) and any("g_registry (graph_prog, .bss)" in r and "+1.34 MiB" in r for r in rows)
+sys.exit(0 if ok else 1)' && echo 0 || echo 1)
+    "$MS" report --format=html -o ng.html ng.trace 2>&1
+    chrome --window-size=1400,1000 --dump-dom "file://$T/ng.html" >ngdom.html
+    check "html: a trace without a graph (--graph=no) says so" $(grep -q '<body data-status="ready"' ngdom.html && grep -qF "No heap graph in this trace (the run had --graph=no" ngdom.html && echo 0 || echo 1)
+fi
 
 echo "# $pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""check_trace.py TRACE [--expect-end] - an independent decoder of trace format v1
+"""check_trace.py TRACE [--expect-end] [--tcb] [--allocs] - an independent decoder of trace format v1
 (docs/trace-format.md) used by the tests: checks the framing (magic, version, chunk
 checks), decodes every record, and replays ALLOC/FREE per address: every FREE must
 free a live block, no address is allocated twice while live.  Prints one summary
@@ -52,12 +52,18 @@ def records(buf, out):
             out.append((typ, how, st))
         elif typ == 3:
             sid, p = varint(buf, p); out.append((typ, sid))
+        elif typ == 19:  # GRAPH_ROOTS: the group's header
+            serial, p = varint(buf, p); kind, p = varint(buf, p); tid, p = varint(buf, p)
+            nl, p = varint(buf, p); p += nl
+            lo, p = varint(buf, p); hi, p = varint(buf, p); pc, p = varint(buf, p); mod, p = varint(buf, p)
+            out.append((typ, kind, lo, hi, mod))
         else:
             out.append((typ,))
         i = end
 
 def main():
     path = sys.argv[1]
+    tcb = "--tcb" in sys.argv  # print the sizes of the thread-descriptor root groups (TLS, mod 0)
     data = open(path, "rb").read()
     assert data[:8] == b"MSLTRACE", "bad magic"
     ver, plen = struct.unpack_from("<II", data, 8)
@@ -79,6 +85,13 @@ def main():
         assert not zstd.ZSTD_isError(got) and got == rlen, "zstd"
         records(out.raw, recs)
         off += 16 + clen; chunks += 1
+    if "--allocs" in sys.argv:  # every ALLOC record: time address size stack, by time
+        for r in sorted((r for r in recs if r[0] == 5), key=lambda r: r[1]):
+            print("%d %#x %d %d" % (r[1], r[2], r[3], r[4]))
+        return
+    if tcb:
+        print(" ".join(str(n) for n in sorted({r[3] - r[2] for r in recs if r[0] == 19 and r[1] == 2 and r[4] == 0})))
+        return
     counts = {}
     for r in recs:
         name = NAMES.get(r[0], "type%d" % r[0])  # unknown types are skipped, and counted

@@ -56,6 +56,32 @@ int main(void)
     check(ms_options_parse(&o, "--keep-stacktraces=alloc-and-free", err, sizeof err) == 1 && o.keep_free_stacks == 1,
           "keep-stacktraces");
     check(ms_options_parse(&o, "--keep-stacktraces=none", err, sizeof err) == -1, "keep-stacktraces bad");
+    {
+        struct ms_options d;
+        ms_options_init(&d);
+        check(d.snapshot_peak_pct == 150 && d.snapshot_peak_min == 64ull << 20 && d.graph == 1,
+              "defaults: peak snapshots at 1.5x from 64 MiB, graph on");
+    }
+    check(ms_options_parse(&o, "--snapshot-peak=2", err, sizeof err) == 1 && o.snapshot_peak_pct == 200, "snapshot-peak=2");
+    check(ms_options_parse(&o, "--snapshot-peak=1.25", err, sizeof err) == 1 && o.snapshot_peak_pct == 125,
+          "snapshot-peak=1.25");
+    check(ms_options_parse(&o, "--snapshot-peak=no", err, sizeof err) == 1 && o.snapshot_peak_pct == 0, "snapshot-peak=no");
+    check(ms_options_parse(&o, "--snapshot-peak=1", err, sizeof err) == -1 && o.snapshot_peak_pct == 0,
+          "snapshot-peak=1 refused (a factor must be above 1)");
+    check(ms_options_parse(&o, "--snapshot-peak=2x", err, sizeof err) == -1, "snapshot-peak=2x refused");
+    check(ms_options_parse(&o, "--snapshot-peak-min=8M", err, sizeof err) == 1 && o.snapshot_peak_min == 8ull << 20,
+          "snapshot-peak-min=8M");
+    check(ms_options_parse(&o, "--snapshot-peak-min=4096", err, sizeof err) == 1 && o.snapshot_peak_min == 4096,
+          "snapshot-peak-min=4096");
+    check(ms_options_parse(&o, "--snapshot-peak-min=1G", err, sizeof err) == 1 && o.snapshot_peak_min == 1ull << 30,
+          "snapshot-peak-min=1G");
+    check(ms_options_parse(&o, "--snapshot-peak-min=0", err, sizeof err) == -1 &&
+              ms_options_parse(&o, "--snapshot-peak-min=-5M", err, sizeof err) == -1 &&
+              ms_options_parse(&o, "--snapshot-peak-min=5T", err, sizeof err) == -1 && o.snapshot_peak_min == 1ull << 30,
+          "snapshot-peak-min: 0, negative, unknown unit refused");
+    check(ms_options_parse(&o, "--graph=no", err, sizeof err) == 1 && o.graph == 0, "graph=no");
+    check(ms_options_parse(&o, "--graph=yes", err, sizeof err) == 1 && o.graph == 1, "graph=yes");
+    check(ms_options_parse(&o, "--graph=maybe", err, sizeof err) == -1, "graph=maybe refused");
     check(ms_options_parse(&o, "--frobnicate=1", err, sizeof err) == 0, "unknown option is not ours");
     check(ms_options_parse(&o, "prog", err, sizeof err) == 0, "a program name is not an option");
     char big[5000];
