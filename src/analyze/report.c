@@ -65,6 +65,7 @@ struct entry {
     struct ms_site s;                   /* the site's figures */
     uint64_t samples[MS_MODEL_SAMPLES]; /* growth suspects: the site's samples */
     size_t stack;                       /* index in proc.stacks */
+    uint64_t label_pc;                  /* its distinguishing frame (ms_an_label_pcs) */
 };
 
 struct proc {
@@ -199,8 +200,12 @@ static int build_lists(struct proc *p, int top)
     struct ms_sym *sym = NULL;
     int rc = 0;
     size_t *idx = malloc((m->nsites ? m->nsites : 1) * sizeof *idx);
-    if (!idx)
+    uint64_t *lab = ms_an_label_pcs(m);
+    if (!idx || !lab) {
+        free(idx);
+        free(lab);
         return -1;
+    }
     p->nsites = m->nsites;
     for (int l = 0; l < NLISTS && !rc; l++) {
         size_t n = 0;
@@ -221,6 +226,7 @@ static int build_lists(struct proc *p, int top)
             e->s = m->sites[idx[k]];
             ms_model_site_samples(m, idx[k], e->samples);
             e->stack = stack_of(p, m, &sym, idx[k]);
+            e->label_pc = lab[idx[k]];
             if (e->stack == SIZE_MAX) {
                 rc = -1;
                 break;
@@ -229,6 +235,7 @@ static int build_lists(struct proc *p, int top)
         }
     }
     free(idx);
+    free(lab);
     ms_sym_free(sym);
     return rc;
 }
@@ -521,7 +528,7 @@ static const char *kind_label(const struct ms_site *s)
 static void text_site_col(FILE *o, const struct proc *p, const struct entry *e, int width, int stacks)
 {
     char lab[2048];
-    ms_an_site_label(&p->stacks[e->stack], lab, sizeof lab);
+    ms_an_site_label_at(&p->stacks[e->stack], e->label_pc, lab, sizeof lab);
     ms_an_fit(lab, (size_t)width);
     fprintf(o, "%s\n", lab);
     if (stacks)
@@ -592,7 +599,7 @@ static void text_lists(FILE *o, const struct proc *p, int stacks)
     for (size_t k = 0; k < p->nlist[L_GROWTH]; k++) {
         const struct entry *e = &p->list[L_GROWTH][k];
         char lab[2048], line[2300];
-        ms_an_site_label(&p->stacks[e->stack], lab, sizeof lab);
+        ms_an_site_label_at(&p->stacks[e->stack], e->label_pc, lab, sizeof lab);
         ms_an_fit(lab, 66);
         snprintf(line, sizeof line, "  %4zu. %-66s %-13s %.2f", k + 1, lab,
                  ms_state_name(e->s.state), e->s.score);
@@ -830,8 +837,15 @@ static void json_site(FILE *o, const struct proc *p, const struct entry *e, int 
             fprintf(o, "%s%llu", k ? ", " : "", (unsigned long long)e->samples[k]);
         fputc(']', o);
     }
+    const struct ms_an_stack *st = &p->stacks[e->stack];
+    const struct ms_an_frame *lf = ms_an_label_frame(st, e->label_pc);
+    fprintf(o, ", \"label_frame\": ");
+    if (lf)
+        fprintf(o, "%zu", (size_t)(lf - st->f));
+    else
+        fputs("null", o);
     fprintf(o, ", \"stack\": ");
-    ms_an_json_frames(o, &p->stacks[e->stack]);
+    ms_an_json_frames(o, st);
     fputc('}', o);
 }
 
