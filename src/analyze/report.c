@@ -1037,6 +1037,8 @@ static void dump_rec(FILE *o, const struct ms_trace_rec *r)
     const char *name = ms_trace_rec_name(r->type);
     if (ms_pools_dump_rec(o, r)) /* pools.c: types 20..27 */
         return;
+    if (ms_graph_dump_rec(o, r)) /* graph.c: types 16..19 */
+        return;
     if (r->type == 0 || r->type > MS_REC_SNAP_LEAK) {
         fprintf(o, "UNKNOWN type=%llu len=%llu\n", (unsigned long long)r->type,
                 (unsigned long long)r->len);
