@@ -38,7 +38,7 @@ struct shard {
 static struct shard shards[NSHARD];
 
 /* trace_write.c: events appended under the shard lock */
-void ms_trace_alloc(int shard, uintptr_t addr, uint64_t size, uint32_t stack, int fn) MS_HIDDEN;
+void ms_trace_alloc(int shard, uintptr_t addr, uint64_t size, uint32_t stack, int fn, pid_t tid) MS_HIDDEN;
 void ms_trace_free(int shard, uintptr_t addr) MS_HIDDEN;
 void ms_trace_stack(uint32_t id, const uintptr_t *pcs, int n) MS_HIDDEN;
 
@@ -133,6 +133,7 @@ static inline struct shard *shard_of(uintptr_t addr, uint64_t *h)
 
 void ms_table_insert(uintptr_t addr, uint64_t size, uint32_t stack, int kind, int fn)
 {
+    pid_t tid = ms_trace_thread(); /* before the shard lock: its first call writes a record */
     uint64_t h;
     struct shard *s = shard_of(addr, &h);
     pthread_mutex_lock(&s->lock);
@@ -159,7 +160,7 @@ void ms_table_insert(uintptr_t addr, uint64_t size, uint32_t stack, int kind, in
     s->bytes += size;
     s->live_bytes += size;
     s->live_blocks++;
-    ms_trace_alloc((int)(h & (NSHARD - 1)), addr, size, stack, fn);
+    ms_trace_alloc((int)(h & (NSHARD - 1)), addr, size, stack, fn, tid);
     struct freed *f = &s->freed[(h >> 20) & (FREED_SLOTS - 1)];
     if (f->addr == addr)
         f->addr = 0;
@@ -440,6 +441,6 @@ void ms_trace_dump_live(void)
         struct shard *s = &shards[i];
         for (size_t j = 0; j < s->cap; j++)
             if (s->slots[j].addr)
-                ms_trace_alloc(i, s->slots[j].addr, s->slots[j].size, s->slots[j].stack, s->slots[j].fn | 64);
+                ms_trace_alloc(i, s->slots[j].addr, s->slots[j].size, s->slots[j].stack, s->slots[j].fn | 64, 0);
     }
 }

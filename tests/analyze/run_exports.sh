@@ -408,5 +408,24 @@ EOF2
     fi
 fi
 
+# ---------------------------------------------------------------- html: the Threads table
+if [ -n "$MS" ] && [ -n "$CHROME" ] && gcc -O0 -g -pthread -o "$W/tn" "$T/progs/threads_named.c"; then
+    rm -f "$W/tn.trace"
+    "$MS" run --log-file=/dev/null --trace="$W/tn.trace" -- "$W/tn" >/dev/null 2>&1
+    "$A" report --format=html -o "$W/tn.html" "$W/tn.trace" 2>/dev/null
+    chrome --window-size=1400,1000 --dump-dom "file://$W/tn.html" >tndom.html
+    t "threads: html in Chromium: the Threads table, one row per named thread" python3 - "$W/tndom.html" <<'EOF2'
+import re, sys
+h = open(sys.argv[1], encoding="utf-8").read()
+assert '<body data-status="ready"' in h, re.findall(r"<body[^>]*>", h)
+assert "Threads (4; each with the blocks it allocated" in h
+rows = [re.findall(r"<td[^>]*>([^<]*)</td>", r) for r in re.findall(r"<tr[^>]*>(.*?)</tr>", h)]
+by = {r[1]: r for r in rows if len(r) == 10}
+assert by["alpha"][2:] == ["101", "97.7 KiB", "60", "97.7 KiB", by["alpha"][6], "39.1 KiB", "39.1 KiB", "39.1 KiB"], by.get("alpha")
+assert by["gamma-late"][2:4] == ["10", "2.93 KiB"] and "boss" in by and "beta" in by, by
+assert "leaked from sites several threads allocated from: 154 B" in h
+EOF2
+fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
