@@ -567,7 +567,7 @@ static void text_threads(FILE *o, const struct proc *p)
         return;
     char a[32], b[32], c[32], d[32], e[32], f[32], g[32];
     fprintf(o, "\n  Threads (%zu; each with the blocks it allocated, whoever freed them)\n", n);
-    fprintf(o, "  %8s  %-16s %10s %10s %10s %10s %10s %10s %10s\n", "tid", "name", "calls",
+    fprintf(o, "  %6s  %-9s %9s %9s %9s %9s %9s %9s %9s\n", "tid", "name", "calls",
             "allocated", "max live", "at", "at peak", "at end", "leaked");
     size_t shown = n > (size_t)p->threads_top ? (size_t)p->threads_top : n;
     for (size_t k = 0; k < shown; k++) {
@@ -575,8 +575,8 @@ static void text_threads(FILE *o, const struct proc *p)
         char name[64];
         snprintf(name, sizeof name, "%s", t->tid ? (t->name ? t->name : "?") : "(unknown)");
         ms_an_clean(name);
-        ms_an_fit(name, 16);
-        fprintf(o, "  %8llu  %-16s %10s %10s %10s %10s %10s %10s %10s\n", (unsigned long long)t->tid,
+        ms_an_fit(name, 9);
+        fprintf(o, "  %6llu  %-9s %9s %9s %9s %9s %9s %9s %9s\n", (unsigned long long)t->tid,
                 name, ms_an_count(a, sizeof a, t->allocs), ms_an_bytes(b, sizeof b, t->alloc_bytes),
                 ms_an_bytes(c, sizeof c, t->max_bytes), ms_an_time(d, sizeof d, t->max_t),
                 ms_an_bytes(e, sizeof e, t->peak_bytes), ms_an_bytes(f, sizeof f, t->live_bytes),

@@ -103,7 +103,7 @@ t "threads: the text report's Threads section" sh -c '
   grep -q "^  Threads (4; each with the blocks it allocated, whoever freed them)" tn.txt &&
   grep -Eq "^ +[0-9]+  alpha +101 +97.7 KiB +97.7 KiB +[0-9.]+ ms +39.1 KiB +39.1 KiB +39.1 KiB$" tn.txt &&
   grep -Eq "^ +[0-9]+  beta +51 +97.7 KiB +97.7 KiB +[0-9.]+ ms +97.7 KiB +77 B +0 B$" tn.txt &&
-  grep -Eq "^ +[0-9]+  gamma-late +10 +2.93 KiB +2.93 KiB +[0-9.]+ ms +0 B +2.93 KiB +0 B$" tn.txt &&
+  grep -Eq "^ +[0-9]+  gamma-... +10 +2.93 KiB +2.93 KiB +[0-9.]+ ms +0 B +2.93 KiB +0 B$" tn.txt &&
   grep -q "leaked from sites several threads allocated from: 154 B" tn.txt || { cat tn.txt; exit 1; }'
 
 echo "$pass passed, $fail failed"
