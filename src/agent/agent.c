@@ -615,6 +615,7 @@ struct start {
 static void thread_gone(void *v)
 {
     (void)v;
+    ms_trace_thread_named(); /* its name at the end (set after its first allocation?) */
     ms_threads_note_exit();
 }
 
@@ -645,6 +646,20 @@ __attribute__((visibility("default"))) int pthread_create(pthread_t *t, const pt
     int r = real(t, a, start_wrapper, s);
     if (r != 0)
         ms_rfree(s);
+    return r;
+}
+
+/* a thread named after its first allocation: a THREAD record with the new name */
+__attribute__((visibility("default"))) int pthread_setname_np(pthread_t t, const char *name)
+{
+    static int (*real)(pthread_t, const char *);
+    if (!real)
+        real = dlsym(RTLD_NEXT, "pthread_setname_np");
+    if (!real)
+        return ENOSYS;
+    int r = real(t, name);
+    if (r == 0 && ms_active && pthread_equal(t, pthread_self()))
+        ms_trace_thread_named();
     return r;
 }
 
@@ -683,6 +698,7 @@ static void fork_child(void)
     ms_threads_after_fork_child();
     ms_errors_reset();
     atomic_store(&reporting, 0);
+    ms_trace_thread_after_fork_child();
     ms_trace_after_fork_child();
 }
 

@@ -127,6 +127,7 @@ struct ms_tstate {
         int op, kind, npcs, slot; /* slot: the next stack of the stacks' ring is this entry's */
     } pending[128];
     uintptr_t pend_pcs[16][40]; /* stacks of deferred allocations, interned later */
+    pid_t trace_tid;         /* this thread's tid once the trace has its THREAD record */
 };
 extern __thread struct ms_tstate ms_ts MS_HIDDEN;
 void ms_leave_busy(void) MS_HIDDEN;
@@ -256,6 +257,17 @@ void ms_trace_leak(int kind, uint32_t stack, uint64_t bytes, uint64_t blocks, ui
                    int suppressed, int shown) MS_HIDDEN;
 void ms_trace_end(int how, int status) MS_HIDDEN;
 pid_t ms_trace_writer_tid(void) MS_HIDDEN;
+/* the calling thread's tid for its ALLOC records; the first call of a thread writes its
+   THREAD record (tid, name); never call it with a table shard lock held */
+pid_t ms_trace_thread_begin(void) MS_HIDDEN;
+static inline pid_t ms_trace_thread(void)
+{
+    return ms_ts.trace_tid > 0 ? ms_ts.trace_tid : ms_trace_thread_begin();
+}
+/* a THREAD record with the calling thread's current name (pthread_setname_np, thread
+   exit), if the thread has one already */
+void ms_trace_thread_named(void) MS_HIDDEN;
+void ms_trace_thread_after_fork_child(void) MS_HIDDEN;
 
 /* ---- util ---------------------------------------------------------------- */
 struct ms_out {

@@ -40,7 +40,7 @@ struct shard {
 static struct shard shards[NSHARD];
 
 /* trace_write.c: events appended under the shard lock */
-void ms_trace_alloc(int shard, uintptr_t addr, uint64_t size, uint32_t stack, int fn) MS_HIDDEN;
+void ms_trace_alloc(int shard, uintptr_t addr, uint64_t size, uint32_t stack, int fn, pid_t tid) MS_HIDDEN;
 void ms_trace_free(int shard, uintptr_t addr) MS_HIDDEN;
 void ms_trace_stack(uint32_t id, const uintptr_t *pcs, int n) MS_HIDDEN;
 
@@ -147,6 +147,7 @@ static inline struct shard *shard_of(uintptr_t addr, uint64_t *h)
 
 void ms_table_insert(uintptr_t addr, uint64_t size, uint32_t stack, int kind, int fn)
 {
+    pid_t tid = ms_trace_thread(); /* before the shard lock: its first call writes a record */
     uint64_t h;
     struct shard *s = shard_of(addr, &h);
     ms_lock(&s->lock);
@@ -175,7 +176,7 @@ void ms_table_insert(uintptr_t addr, uint64_t size, uint32_t stack, int kind, in
     s->live_blocks++;
     /* a remembered free of this address stays: it is only looked at when
      * the address is not live, and every removal remembers anew */
-    ms_trace_alloc(shard_index(addr, h), addr, size, stack, fn);
+    ms_trace_alloc(shard_index(addr, h), addr, size, stack, fn, tid);
     ms_unlock(&s->lock);
 }
 
@@ -509,6 +510,6 @@ void ms_trace_dump_live(void)
         struct shard *s = &shards[i];
         for (size_t j = 0; j < s->cap; j++)
             if (s->slots[j].addr)
-                ms_trace_alloc(i, s->slots[j].addr, s->slots[j].size, s->slots[j].stack, s->slots[j].fn | 64);
+                ms_trace_alloc(i, s->slots[j].addr, s->slots[j].size, s->slots[j].stack, s->slots[j].fn | 64, 0);
     }
 }

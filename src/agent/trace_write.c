@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -255,7 +256,7 @@ static inline struct evbuf *room(struct evbuf **slot, _Atomic(struct evbuf *) *q
 }
 
 /* ---- hot path: called by table.c with the shard lock held ---------------- */
-void ms_trace_alloc(int shard, uintptr_t addr, uint64_t size, uint32_t stack, int fn)
+void ms_trace_alloc(int shard, uintptr_t addr, uint64_t size, uint32_t stack, int fn, pid_t tid)
 {
     if (!trace_on)
         return;
@@ -271,6 +272,7 @@ void ms_trace_alloc(int shard, uintptr_t addr, uint64_t size, uint32_t stack, in
     p = put_varint(p, size);
     p = put_varint(p, stack);
     p = put_varint(p, (uint64_t)fn);
+    p = put_varint(p, (uint64_t)(tid > 0 ? tid : 0)); /* appended field: the thread */
     b->t = t;
     b->a = addr;
     b->len = (uint32_t)(rec_end(p, lp) - b->data);
@@ -674,6 +676,110 @@ static void misc_simple(unsigned type, uint64_t a, uint64_t b2, int two, const c
     pthread_mutex_unlock(&misc_lock);
 }
 
+/* ---- threads: THREAD records (tid, name) ------------------------------------ */
+/* A THREAD record; wait: block on misc_lock (else only try it: the caller may be a
+ * signal handler that interrupted this thread inside a misc record).  0 written. */
+static int thread_record(pid_t tid, const char *name, int wait)
+{
+    if (!trace_on)
+        return 0;
+    if (wait)
+        pthread_mutex_lock(&misc_lock);
+    else if (pthread_mutex_trylock(&misc_lock) != 0)
+        return -1;
+    struct evbuf *b;
+    if (wait) {
+        b = misc_room();
+    } else {
+        if (!misc_buf)
+            misc_buf = buf_get();
+        b = misc_buf && misc_buf->len < BUF_BYTES ? misc_buf : NULL; /* no flush from here */
+    }
+    if (b) {
+        uint64_t t = now_ns();
+        uint8_t *lp, *p = rec_begin(b->data + b->len, 4, &lp);
+        p = put_varint(p, t - b->t);
+        p = put_varint(p, (uint64_t)tid);
+        p = put_str(p, name, 64);
+        b->t = t;
+        b->len = (uint32_t)(rec_end(p, lp) - b->data);
+    }
+    pthread_mutex_unlock(&misc_lock);
+    return b ? 0 : -1;
+}
+
+static void own_name(char name[17])
+{
+    memset(name, 0, 17);
+    prctl(PR_GET_NAME, name);
+}
+
+pid_t ms_trace_thread_begin(void)
+{
+    pid_t tid = ms_ts.trace_tid < 0 ? -ms_ts.trace_tid : (pid_t)syscall(SYS_gettid);
+    if (!trace_on) { /* no record (the name comes at its exit or at the end) */
+        ms_ts.trace_tid = tid;
+        return tid;
+    }
+    char name[17];
+    own_name(name);
+    ms_ts.trace_tid = thread_record(tid, name, 0) == 0 ? tid : -tid; /* < 0: try again */
+    return tid;
+}
+
+void ms_trace_thread_named(void)
+{
+    if (!trace_on || ms_ts.trace_tid <= 0)
+        return;
+    char name[17];
+    own_name(name);
+    thread_record(ms_ts.trace_tid, name, 1);
+}
+
+void ms_trace_thread_after_fork_child(void)
+{
+    ms_ts.trace_tid = 0;
+}
+
+/* at the end: the name of every thread still there (named after its first
+ * allocation by prctl, or by another thread) from /proc/self/task, without malloc */
+static void threads_at_end(void)
+{
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    pid_t writer = ms_trace_writer_tid();
+    char dbuf[4096];
+    for (;;) {
+        long n = syscall(SYS_getdents64, fd, dbuf, sizeof dbuf);
+        if (n <= 0)
+            break;
+        for (long off = 0; off < n;) {
+            unsigned short reclen;
+            memcpy(&reclen, dbuf + off + 16, sizeof reclen);
+            const char *dn = dbuf + off + 19;
+            off += reclen;
+            pid_t tid = (pid_t)atoi(dn);
+            if (tid <= 0 || tid == writer)
+                continue;
+            char path[64], name[64];
+            snprintf(path, sizeof path, "/proc/self/task/%d/comm", (int)tid);
+            int cf = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+            if (cf < 0)
+                continue;
+            ssize_t k = read(cf, name, sizeof name - 1);
+            close(cf);
+            if (k <= 0)
+                continue;
+            name[k] = 0;
+            if (name[k - 1] == '\n')
+                name[k - 1] = 0;
+            thread_record(tid, name, 1);
+        }
+    }
+    close(fd);
+}
+
 void ms_trace_fork(pid_t child)
 {
     misc_simple(10, (uint64_t)child, 0, 0, NULL);
@@ -715,6 +821,7 @@ void ms_trace_end(int how, int status)
     if (!trace_on)
         return;
     sample();
+    threads_at_end();
     misc_simple(9, (uint64_t)how, (uint64_t)status, 1, NULL);
     flush();
     trace_on = 0;

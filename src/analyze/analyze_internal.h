@@ -59,6 +59,19 @@ const struct ms_an_frame *ms_an_own_frame(const struct ms_an_stack *st);
 void ms_an_frame_label(const struct ms_an_frame *f, char *buf, size_t n);
 /* the label of ms_an_own_frame, "(unknown stack)" for an empty stack */
 void ms_an_site_label(const struct ms_an_stack *st, char *buf, size_t n);
+/* The distinguishing frame of each site of m (indexed like m->sites): the return
+   address (a value of the site's pcs) of its first frame, from the allocation end,
+   in the program's own code (outside the system's shared libraries; all frames
+   for a site that has none) at which its chain of such frames differs from every
+   other site's: two sites that reach malloc through the same xmalloc wrapper are
+   named by their callers.  0 for a site without pcs; a site whose own frames
+   equal another's keeps its first.  malloc'd, NULL if out of memory. */
+uint64_t *ms_an_label_pcs(const struct ms_model *m);
+/* the first frame of st that symbolizes label_pc (its innermost inlined one),
+   else ms_an_own_frame */
+const struct ms_an_frame *ms_an_label_frame(const struct ms_an_stack *st, uint64_t label_pc);
+/* the label of ms_an_label_frame */
+void ms_an_site_label_at(const struct ms_an_stack *st, uint64_t label_pc, char *buf, size_t n);
 /* a key that identifies a site across runs (no absolute addresses);
    malloc'd, NULL if out of memory */
 char *ms_an_site_key(const struct ms_an_stack *st);

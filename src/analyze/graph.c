@@ -1859,3 +1859,116 @@ void ms_graph_json(FILE *o, const struct ms_graph_info *g, int top)
     fputs("]}", o);
     fputc('}', o);
 }
+
+/* ------------------------------------------------------------------ */
+/* --format=dump: records 16-19 decoded                                */
+/* ------------------------------------------------------------------ */
+
+/* target node codes of an edge list: "1,2i" (i: interior), prev restarting at start */
+static void dump_targets(FILE *o, struct cur *c, uint64_t n, int64_t prev)
+{
+    if (!n)
+        fputc('-', o);
+    for (uint64_t e = 0; e < n && !c->bad; e++) {
+        uint64_t code = get_varint(c), z = code >> 1;
+        prev += (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
+        if (!c->bad)
+            fprintf(o, "%s%lld%s", e ? "," : "", (long long)prev, code & 1 ? "i" : "");
+    }
+}
+
+int ms_graph_dump_rec(FILE *o, const struct ms_trace_rec *r)
+{
+    static const char *const kinds[] = { "regs", "stack", "tls", "memory" };
+    if (r->type < T_GRAPH || r->type > T_ROOTS)
+        return 0;
+    struct cur c = { (const unsigned char *)r->raw.p, (const unsigned char *)r->raw.p + r->raw.len, 0 };
+    switch (r->type) {
+    case T_GRAPH: {
+        uint64_t v[8];
+        for (int k = 0; k < 8; k++)
+            v[k] = get_varint(&c);
+        fprintf(o, "GRAPH t=%llu serial=%llu snapshot=%llu nblocks=%llu nedges=%llu nroots=%llu "
+                   "ngroups=%llu flags=%llu",
+                (unsigned long long)v[0], (unsigned long long)v[1], (unsigned long long)v[2],
+                (unsigned long long)v[3], (unsigned long long)v[4], (unsigned long long)v[5],
+                (unsigned long long)v[6], (unsigned long long)v[7]);
+        break;
+    }
+    case T_NODES: {
+        uint64_t serial = get_varint(&c), first = get_varint(&c), count = get_varint(&c);
+        fprintf(o, "GRAPH_NODES serial=%llu first=%llu count=%llu nodes=[",
+                (unsigned long long)serial, (unsigned long long)first, (unsigned long long)count);
+        uint64_t addr = 0;
+        for (uint64_t k = 0; k < count && !c.bad; k++) {
+            addr += get_varint(&c);
+            uint64_t size = get_varint(&c), stack = get_varint(&c), n = get_varint(&c);
+            if (c.bad)
+                break;
+            fprintf(o, "%s{i=%llu addr=0x%llx size=%llu stack=%llu n=%llu to=", k ? " " : "",
+                    (unsigned long long)(first + k), (unsigned long long)addr,
+                    (unsigned long long)size, (unsigned long long)stack, (unsigned long long)n);
+            dump_targets(o, &c, n, (int64_t)(first + k));
+            fputc('}', o);
+        }
+        fputc(']', o);
+        break;
+    }
+    case T_EDGES: {
+        uint64_t serial = get_varint(&c), src = get_varint(&c), n = get_varint(&c);
+        fprintf(o, "GRAPH_EDGES serial=%llu src=%llu n=%llu to=", (unsigned long long)serial,
+                (unsigned long long)src, (unsigned long long)n);
+        if (!c.bad)
+            dump_targets(o, &c, n, (int64_t)src);
+        break;
+    }
+    default: { /* T_ROOTS */
+        uint64_t serial = get_varint(&c), kind = get_varint(&c), tid = get_varint(&c);
+        uint64_t nl = get_varint(&c);
+        if (c.bad || nl > (uint64_t)(c.e - c.p)) {
+            c.bad = 1;
+            fprintf(o, "GRAPH_ROOTS serial=%llu", (unsigned long long)serial);
+            break;
+        }
+        struct ms_trace_str name = { (const char *)c.p, (size_t)nl };
+        c.p += nl;
+        uint64_t lo = get_varint(&c), hi = get_varint(&c), pc = get_varint(&c);
+        uint64_t mod = get_varint(&c), n = get_varint(&c);
+        fprintf(o, "GRAPH_ROOTS serial=%llu kind=", (unsigned long long)serial);
+        if (kind < 4)
+            fputs(kinds[kind], o);
+        else
+            fprintf(o, "%llu", (unsigned long long)kind);
+        fprintf(o, " tid=%llu thread=", (unsigned long long)tid);
+        ms_an_dump_str(o, name);
+        fprintf(o, " lo=0x%llx hi=0x%llx pc=0x%llx mod=0x%llx n=%llu roots=[",
+                (unsigned long long)lo, (unsigned long long)hi, (unsigned long long)pc,
+                (unsigned long long)mod, (unsigned long long)n);
+        uint64_t pa = kind == RG_REGS ? 0 : lo, ppc = 0;
+        for (uint64_t k = 0; k < n && !c.bad; k++) {
+            pa += (uint64_t)get_svarint(&c);
+            uint64_t code = get_varint(&c);
+            if (kind == RG_STACK)
+                ppc += (uint64_t)get_svarint(&c);
+            if (c.bad)
+                break;
+            if (kind == RG_REGS)
+                fprintf(o, "%s{reg=%llu", k ? " " : "", (unsigned long long)pa);
+            else
+                fprintf(o, "%s{addr=0x%llx", k ? " " : "", (unsigned long long)pa);
+            fprintf(o, " node=%llu%s", (unsigned long long)(code >> 1), code & 1 ? "i" : "");
+            if (kind == RG_STACK)
+                fprintf(o, " pc=0x%llx", (unsigned long long)ppc);
+            fputc('}', o);
+        }
+        fputc(']', o);
+        break;
+    }
+    }
+    if (c.bad)
+        fputs(" damaged=1", o);
+    else if (c.p < c.e)
+        fprintf(o, " extra_bytes=%llu", (unsigned long long)(c.e - c.p));
+    fputc('\n', o);
+    return 1;
+}

@@ -143,4 +143,10 @@ void ms_graph_info_free(struct ms_graph_info *g);
 void ms_graph_text(FILE *o, const struct ms_graph_info *g, int top);
 void ms_graph_json(FILE *o, const struct ms_graph_info *g, int top);
 
+/* --format=dump: a GRAPH, GRAPH_NODES, GRAPH_EDGES or GRAPH_ROOTS record (types
+   16-19) as one line, edge codes decoded into node indices ("2i": interior);
+   returns 0 for any other type. */
+struct ms_trace_rec;
+int ms_graph_dump_rec(FILE *o, const struct ms_trace_rec *r);
+
 #endif /* MS_GRAPH_H */

@@ -214,6 +214,7 @@ char *ms_html_collect(const struct ms_model *m)
     FILE *o = NULL;
     int ok = 0;
     size_t ncand = 0, nin = 0;
+    uint64_t *labels = NULL;
     size_t *idx = malloc((m->nsites ? m->nsites : 1) * sizeof *idx);
     unsigned char *take = calloc(m->nsites ? m->nsites : 1, 1);
     if (!idx || !take || name_id(&nm, "all") == UINT32_MAX ||
@@ -327,13 +328,16 @@ char *ms_html_collect(const struct ms_model *m)
         if (nb < MS_HTML_SERIES)
             nb++;
     }
+    /* their labels: the distinguishing frame, as in the tables (ms_an_label_pcs) */
+    if (nb && !(labels = ms_an_label_pcs(m)))
+        goto out;
     for (size_t k = 0; k < nb; k++) {
         uint64_t v[MS_MODEL_SAMPLES];
         ms_model_site_samples(m, best[k], v);
         if (site_frames(&c, m, &m->sites[best[k]], &fr) < 0)
             goto out;
         char lab[1400];
-        ms_an_site_label(&fr, lab, sizeof lab);
+        ms_an_site_label_at(&fr, labels[best[k]], lab, sizeof lab);
         free(fr.f);
         fr.f = NULL;
         fprintf(o, "%s{\"stack_id\": %llu, \"label\": ", k ? ",\n    " : "\n    ",
@@ -354,6 +358,7 @@ out:
         json = NULL;
     }
     free(fr.f);
+    free(labels);
     free(idx);
     free(take);
     free(t.v);

@@ -279,6 +279,52 @@ static void new_series(struct ms_model *m, size_t site, uint64_t t)
 /* time order: applying events                                         */
 /* ------------------------------------------------------------------ */
 
+/* the index of thread tid in m->thr (made if new; tid 0 and threads past the cap: 0);
+   SIZE_MAX out of memory */
+static size_t get_thread(struct ms_model *m, uint64_t tid)
+{
+    if (!m->nthr) {
+        if (ms_an_grow((void **)&m->thr, &m->capthr, 1, sizeof *m->thr) < 0)
+            return SIZE_MAX;
+        memset(&m->thr[0], 0, sizeof m->thr[0]);
+        m->nthr = 1;
+    }
+    if (!tid)
+        return 0;
+    if ((m->nthr + 1) * 2 > m->thr_map_cap) {
+        size_t nc = m->thr_map_cap ? m->thr_map_cap * 2 : 64;
+        uint32_t *nm = calloc(nc, sizeof *nm);
+        if (!nm)
+            return SIZE_MAX;
+        for (size_t i = 1; i < m->nthr; i++) {
+            size_t h = (size_t)ms_an_hash64(m->thr[i].tid) & (nc - 1);
+            while (nm[h])
+                h = (h + 1) & (nc - 1);
+            nm[h] = (uint32_t)i + 1;
+        }
+        free(m->thr_map);
+        m->thr_map = nm;
+        m->thr_map_cap = nc;
+    }
+    size_t h = (size_t)ms_an_hash64(tid) & (m->thr_map_cap - 1);
+    while (m->thr_map[h]) {
+        if (m->thr[m->thr_map[h] - 1].tid == tid)
+            return m->thr_map[h] - 1;
+        h = (h + 1) & (m->thr_map_cap - 1);
+    }
+    if (m->nthr >= MS_MODEL_MAX_THREADS) {
+        m->threads_over_cap++;
+        return 0;
+    }
+    if (ms_an_grow((void **)&m->thr, &m->capthr, m->nthr + 1, sizeof *m->thr) < 0)
+        return SIZE_MAX;
+    memset(&m->thr[m->nthr], 0, sizeof m->thr[0]);
+    m->thr[m->nthr].tid = tid;
+    m->thr_map[h] = (uint32_t)m->nthr + 1;
+    m->threads++;
+    return m->nthr++;
+}
+
 static void apply(struct ms_model *m, const struct ms_tev *e)
 {
     uint64_t t = e->t;
@@ -299,7 +345,21 @@ static void apply(struct ms_model *m, const struct ms_tev *e)
         s->peak_blocks = s->live_blocks;
         s->epoch = m->epoch;
     }
+    struct ms_thread *th = &m->thr[e->thread];
+    if (th->epoch != m->epoch) {
+        th->peak_bytes = th->live_bytes;
+        th->peak_blocks = th->live_blocks;
+        th->epoch = m->epoch;
+    }
     if (!e->is_free) {
+        th->live_bytes += e->size;
+        th->live_blocks++;
+        if (th->live_bytes > th->max_bytes) {
+            th->max_bytes = th->live_bytes;
+            th->max_t = t;
+        }
+        if (th->live_blocks > th->max_blocks)
+            th->max_blocks = th->live_blocks;
         s->live_bytes += e->size;
         s->live_blocks++;
         m->live_bytes += e->size;
@@ -318,6 +378,8 @@ static void apply(struct ms_model *m, const struct ms_tev *e)
             (m->nseries <= MS_MODEL_SERIES_ALL || s->live_bytes >= MS_MODEL_SERIES_MIN))
             new_series(m, e->site, t);
     } else {
+        th->live_bytes = th->live_bytes >= e->size ? th->live_bytes - e->size : 0;
+        th->live_blocks -= th->live_blocks ? 1 : 0;
         s->live_bytes = s->live_bytes >= e->size ? s->live_bytes - e->size : 0;
         s->live_blocks -= s->live_blocks ? 1 : 0;
         m->live_bytes = m->live_bytes >= e->size ? m->live_bytes - e->size : 0;
@@ -443,10 +505,11 @@ static void release(struct ms_model *m, int all)
     }
 }
 
-static int push_event(struct ms_model *m, uint64_t t, uint64_t size, size_t site, int is_free)
+static int push_event(struct ms_model *m, uint64_t t, uint64_t size, size_t site, int is_free,
+                      uint32_t thread)
 {
     struct ms_run *r = m->open_run;
-    struct ms_tev ev = { t, size, (uint32_t)site, (uint32_t)is_free };
+    struct ms_tev ev = { t, size, (uint32_t)site, (uint16_t)is_free, (uint16_t)thread };
     if (!r || t < r->last_t) {
         /* time went back: a new run (another shard's chunk) */
         if (ms_an_grow((void **)&m->heap, &m->capheap, m->nheap + 1, sizeof *m->heap) < 0)
@@ -526,6 +589,11 @@ static int feed_alloc(struct ms_model *m, const struct ms_trace_rec *rec)
     size_t si = get_site(m, rec->u.alloc.stack);
     if (si == SIZE_MAX)
         return nomem(m);
+    size_t ti = get_thread(m, rec->inherited ? 0 : rec->u.alloc.tid);
+    if (ti == SIZE_MAX)
+        return nomem(m);
+    if (rec->u.alloc.tid)
+        m->have_alloc_tid = 1;
     struct ms_site *s = &m->sites[si];
     uint64_t t = rec->inherited ? 0 : rec->t;
     if (!rec->inherited && t > m->last_event_t)
@@ -540,6 +608,12 @@ static int feed_alloc(struct ms_model *m, const struct ms_trace_rec *rec)
         s->alloc_bytes += size;
         m->allocs++;
         m->alloc_bytes += size;
+        m->thr[ti].allocs++;
+        m->thr[ti].alloc_bytes += size;
+        if (!s->thread1)
+            s->thread1 = (uint32_t)ti + 1;
+        else if (s->thread1 != (uint32_t)ti + 1)
+            s->thread1 = UINT32_MAX;
         if (rec->u.alloc.fn < 32)
             s->fn_mask |= 1u << rec->u.alloc.fn;
     }
@@ -547,7 +621,7 @@ static int feed_alloc(struct ms_model *m, const struct ms_trace_rec *rec)
     if (b) {
         /* a FREE went missing (LOST events): the old block is gone */
         m->alloc_over_live++;
-        if (push_event(m, t, b->size, b->site, 1) < 0)
+        if (push_event(m, t, b->size, b->site, 1, b->thread) < 0)
             return -1;
         b = blk_find(m, addr); /* (push_event does not touch the map) */
         blk_delete(m, b);
@@ -558,8 +632,9 @@ static int feed_alloc(struct ms_model *m, const struct ms_trace_rec *rec)
     b->size = size;
     b->t = t;
     b->site = (uint32_t)si;
-    b->inherited = (uint32_t)rec->inherited;
-    return push_event(m, t, size, si, 0);
+    b->inherited = (uint16_t)rec->inherited;
+    b->thread = (uint16_t)ti;
+    return push_event(m, t, size, si, 0, (uint32_t)ti);
 }
 
 static int feed_free(struct ms_model *m, const struct ms_trace_rec *rec)
@@ -576,7 +651,8 @@ static int feed_free(struct ms_model *m, const struct ms_trace_rec *rec)
     }
     m->frees++;
     uint64_t size = b->size, t = rec->t;
-    uint32_t si = b->site;
+    uint32_t si = b->site, ti = b->thread;
+    m->thr[ti].frees++;
     if (t > m->last_event_t)
         m->last_event_t = t;
     if (!b->inherited && t >= b->t && t - b->t <= MS_MODEL_TEMP_NS) {
@@ -586,7 +662,7 @@ static int feed_free(struct ms_model *m, const struct ms_trace_rec *rec)
         m->temp_bytes += size;
     }
     blk_delete(m, b);
-    return push_event(m, t, size, si, 1);
+    return push_event(m, t, size, si, 1, ti);
 }
 
 static int feed_process(struct ms_model *m, const struct ms_trace_rec *rec)
@@ -708,9 +784,19 @@ int ms_model_feed(struct ms_model *m, const struct ms_trace_rec *rec)
         return feed_module(m, rec);
     case MS_REC_STACK:
         return feed_stack(m, rec);
-    case MS_REC_THREAD:
-        m->threads++;
+    case MS_REC_THREAD: {
+        size_t ti = get_thread(m, rec->u.thread.tid);
+        if (ti == SIZE_MAX)
+            return nomem(m);
+        if (ti) { /* the last name wins (a thread may be renamed) */
+            char *nm = dup_str(rec->u.thread.name);
+            if (!nm)
+                return nomem(m);
+            free(m->thr[ti].name);
+            m->thr[ti].name = nm;
+        }
         return 0;
+    }
     case MS_REC_ALLOC:
         return feed_alloc(m, rec);
     case MS_REC_FREE:
@@ -959,7 +1045,22 @@ void ms_model_finish(struct ms_model *m)
             m->nsuspects += s->suspect;
         }
         s->state = site_state(m, s);
+        uint64_t lb = ms_site_leak_bytes(s, 7, 0);
+        if (lb) {
+            if (s->thread1 && s->thread1 != UINT32_MAX) {
+                m->thr[s->thread1 - 1].leak_bytes += lb;
+                m->thr[s->thread1 - 1].leak_blocks += ms_site_leak_blocks(s, 7, 0);
+            } else {
+                m->thr_leak_unattributed += lb;
+            }
+        }
     }
+    for (size_t i = 0; i < m->nthr; i++)
+        if (m->thr[i].epoch != m->epoch) {
+            m->thr[i].peak_bytes = m->thr[i].live_bytes;
+            m->thr[i].peak_blocks = m->thr[i].live_blocks;
+            m->thr[i].epoch = m->epoch;
+        }
 }
 
 /* ------------------------------------------------------------------ */
@@ -978,6 +1079,9 @@ void ms_model_free(struct ms_model *m)
             free(m->argv[i]);
     free(m->argv);
     free(m->exec_path);
+    for (size_t i = 0; i < m->nthr; i++)
+        free(m->thr[i].name);
+    free(m->thr);
     free(m->forks);
     free(m->snaps);
     free(m);
@@ -998,6 +1102,9 @@ void ms_model_shrink(struct ms_model *m)
     free(m->site_map);
     m->site_map = NULL;
     m->site_map_cap = 0;
+    free(m->thr_map); /* the threads stay (m->thr), their lookup goes */
+    m->thr_map = NULL;
+    m->thr_map_cap = 0;
     free(m->pcs);
     m->pcs = NULL;
     m->npcs = m->cappcs = 0;

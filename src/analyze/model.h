@@ -97,6 +97,8 @@ struct ms_site {
     uint32_t npcs;            /* pcs of the stack (0 until its STACK record) */
     uint32_t has_stack;       /* a STACK record defined it */
     uint32_t fn_mask;         /* allocation functions seen (1 << fn, fn < 32) */
+    uint32_t thread1;         /* 1 + the thread index of all its ALLOCs; UINT32_MAX:
+                                 several threads; 0: none yet */
     int32_t series;           /* index in ms_model.series, -1 if none */
     uint64_t allocs, alloc_bytes;       /* ALLOC records (not inherited ones) */
     uint64_t temps, temp_bytes;         /* temporary allocations */
@@ -145,14 +147,34 @@ struct ms_block {
     uint64_t size;
     uint64_t t;               /* allocation time */
     uint32_t site;
-    uint32_t inherited;
+    uint16_t inherited;
+    uint16_t thread;          /* index in ms_model.thr of the allocating thread */
 };
 
 /* one event waiting in the reorder window */
 struct ms_tev {
     uint64_t t, size;
     uint32_t site;
-    uint32_t is_free;
+    uint16_t is_free;
+    uint16_t thread;
+};
+
+/* Threads: ALLOC records name their thread (an appended field; traces without it
+   put every allocation on thread index 0, tid 0 = unknown).  A block belongs to the
+   thread that allocated it, whoever frees it.  The first MS_MODEL_MAX_THREADS - 1
+   distinct tids get an entry; later ones go to index 0 too. */
+#define MS_MODEL_MAX_THREADS 65535
+struct ms_thread {
+    uint64_t tid;             /* 0: unknown */
+    char *name;               /* its last THREAD record's name, NULL if none */
+    uint64_t allocs, alloc_bytes;       /* ALLOC records (not inherited blocks) */
+    uint64_t frees;                     /* frees of its blocks (by any thread) */
+    uint64_t live_bytes, live_blocks;   /* its blocks live now (time order); at the end */
+    uint64_t max_bytes, max_blocks, max_t; /* its highest live bytes, and when */
+    uint64_t peak_bytes, peak_blocks;   /* live at the moment of the process's peak */
+    uint64_t epoch;                     /* as ms_site.epoch */
+    uint64_t leak_bytes, leak_blocks;   /* (finish) lost LEAK bytes of the sites only it
+                                           allocated from */
 };
 
 struct ms_run;
@@ -183,7 +205,14 @@ struct ms_model {
     struct ms_fork *forks;
     size_t nforks, capforks;
     uint64_t forks_total;
-    uint64_t threads;
+    uint64_t threads;         /* distinct threads (tid != 0) in ALLOC and THREAD records */
+    struct ms_thread *thr;    /* [0]: unknown thread; kept by ms_model_shrink */
+    size_t nthr, capthr;
+    uint32_t *thr_map;        /* open addressing: thread index + 1, 0 = empty */
+    size_t thr_map_cap;
+    uint64_t threads_over_cap; /* ALLOCs of threads beyond MS_MODEL_MAX_THREADS (index 0) */
+    int have_alloc_tid;       /* some ALLOC named its thread */
+    uint64_t thr_leak_unattributed; /* lost LEAK bytes of sites several threads allocated from */
     uint64_t lost_events, lost_records;
     uint64_t samples, peak_rss, peak_rss_t, last_rss;
     /* LEAK totals: [kind][suppressed] */

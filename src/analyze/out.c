@@ -158,6 +158,162 @@ const struct ms_an_frame *ms_an_own_frame(const struct ms_an_stack *st)
     return &st->f[0];
 }
 
+/* ------------------------------------------------------------------ */
+/* the distinguishing frame of each site                               */
+/* ------------------------------------------------------------------ */
+
+struct modrange {
+    uint64_t lo, hi;
+    int system;
+};
+
+static int modrange_cmp(const void *x, const void *y)
+{
+    const struct modrange *a = x, *b = y;
+    return a->lo < b->lo ? -1 : a->lo > b->lo;
+}
+
+/* 1 if pc - 1 is in no module or in a system library */
+static int pc_system(const struct modrange *r, size_t n, uint64_t pc)
+{
+    uint64_t a = pc - 1;
+    size_t lo = 0, hi = n;
+    while (lo < hi) { /* the last range with lo <= a */
+        size_t mid = lo + (hi - lo) / 2;
+        if (r[mid].lo <= a)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t k = lo; k-- > 0;) { /* ranges may overlap (unloaded, reloaded) */
+        if (a < r[k].hi)
+            return r[k].system;
+        if (lo - k > 8)
+            break;
+    }
+    return 1;
+}
+
+/* one round of ms_an_label_pcs over the sites todo[0..nt): the candidates of a site are
+   its pcs outside the system's libraries (own = 1) or all of them; level by level, a site
+   is done at the first depth where no other site of the round shares its prefix of
+   candidates (out[i] = that pc); sites done at a depth share no longer prefix with
+   anyone, so only the others go on.  The sites left (their candidates run out while
+   shared) stay in todo[0..return).  SIZE_MAX out of memory. */
+static size_t label_round(const struct ms_model *m, const struct modrange *r, size_t nr,
+                          int own, size_t *todo, size_t nt, uint64_t *out)
+{
+    size_t cap = 16;
+    while (cap < 2 * (nt + 1))
+        cap *= 2;
+    uint64_t *tk = malloc(cap * sizeof *tk), *h = calloc(m->nsites ? m->nsites : 1, sizeof *h);
+    uint32_t *tc = malloc(cap * sizeof *tc), *cur = calloc(m->nsites ? m->nsites : 1, sizeof *cur);
+    size_t *left = malloc((nt ? nt : 1) * sizeof *left), nleft = 0;
+    if (!tk || !h || !tc || !cur || !left) {
+        nt = SIZE_MAX;
+        goto done;
+    }
+    for (uint64_t depth = 0; nt; depth++) {
+        memset(tk, 0, cap * sizeof *tk);
+        size_t keep = 0;
+        for (size_t q = 0; q < nt; q++) {
+            size_t i = todo[q];
+            const struct ms_site *s = &m->sites[i];
+            const uint64_t *pcs = m->pcs + s->pcs_off;
+            uint32_t c = cur[i];
+            while (c < s->npcs && own && pc_system(r, nr, pcs[c]))
+                c++;
+            if (c >= s->npcs) { /* its candidates ran out, still shared */
+                left[nleft++] = i;
+                continue;
+            }
+            cur[i] = c + 1;
+            h[i] = ms_an_hash64(h[i] ^ ms_an_hash64(pcs[c] + depth)) | 1;
+            size_t j = (size_t)ms_an_hash64(h[i]) & (cap - 1);
+            while (tk[j] && tk[j] != h[i])
+                j = (j + 1) & (cap - 1);
+            if (!tk[j]) {
+                tk[j] = h[i];
+                tc[j] = 0;
+            }
+            if (tc[j] < 2)
+                tc[j]++;
+            todo[keep++] = i;
+        }
+        nt = keep;
+        keep = 0;
+        for (size_t q = 0; q < nt; q++) {
+            size_t i = todo[q];
+            size_t j = (size_t)ms_an_hash64(h[i]) & (cap - 1);
+            while (tk[j] != h[i])
+                j = (j + 1) & (cap - 1);
+            if (tc[j] == 1)
+                out[i] = m->pcs[m->sites[i].pcs_off + cur[i] - 1];
+            else
+                todo[keep++] = i;
+        }
+        nt = keep;
+    }
+    memcpy(todo, left, nleft * sizeof *left);
+    nt = nleft;
+done:
+    free(tk);
+    free(h);
+    free(tc);
+    free(cur);
+    free(left);
+    return nt;
+}
+
+uint64_t *ms_an_label_pcs(const struct ms_model *m)
+{
+    size_t ns = m->nsites, nr = 0, nt = 0;
+    uint64_t *out = calloc(ns ? ns : 1, sizeof *out);
+    struct modrange *r = malloc((m->nmods ? m->nmods : 1) * sizeof *r);
+    size_t *todo = malloc((ns ? ns : 1) * sizeof *todo);
+    if (!out || !r || !todo)
+        goto fail;
+    for (size_t i = 0; i < m->nmods; i++)
+        if (!(m->mods[i].flags & 1))
+            r[nr++] = (struct modrange){ m->mods[i].lo, m->mods[i].hi,
+                                         system_module(m->mods[i].path) };
+    qsort(r, nr, sizeof *r, modrange_cmp);
+    /* by default a site is named by its first own frame (else its first frame) */
+    for (size_t i = 0; i < ns; i++) {
+        const struct ms_site *s = &m->sites[i];
+        const uint64_t *pcs = m->pcs + s->pcs_off;
+        for (uint32_t k = 0; k < s->npcs && !out[i]; k++)
+            if (!pc_system(r, nr, pcs[k]))
+                out[i] = pcs[k];
+        if (!out[i] && s->npcs)
+            out[i] = pcs[0];
+        if (s->npcs)
+            todo[nt++] = i;
+    }
+    /* the own frames first; sites whose own frames all equal another's (or that have
+       none) are then told apart by all their frames */
+    if ((nt = label_round(m, r, nr, 1, todo, nt, out)) == SIZE_MAX ||
+        label_round(m, r, nr, 0, todo, nt, out) == SIZE_MAX)
+        goto fail;
+    free(r);
+    free(todo);
+    return out;
+fail:
+    free(out);
+    free(r);
+    free(todo);
+    return NULL;
+}
+
+const struct ms_an_frame *ms_an_label_frame(const struct ms_an_stack *st, uint64_t label_pc)
+{
+    if (label_pc)
+        for (size_t i = 0; i < st->n; i++)
+            if (st->f[i].pc == label_pc)
+                return &st->f[i];
+    return ms_an_own_frame(st);
+}
+
 static const char *base(const char *p)
 {
     const char *s = strrchr(p, '/');
@@ -183,7 +339,12 @@ void ms_an_frame_label(const struct ms_an_frame *f, char *buf, size_t n)
 
 void ms_an_site_label(const struct ms_an_stack *st, char *buf, size_t n)
 {
-    const struct ms_an_frame *f = ms_an_own_frame(st);
+    ms_an_site_label_at(st, 0, buf, n);
+}
+
+void ms_an_site_label_at(const struct ms_an_stack *st, uint64_t label_pc, char *buf, size_t n)
+{
+    const struct ms_an_frame *f = ms_an_label_frame(st, label_pc);
     if (f)
         ms_an_frame_label(f, buf, n);
     else

@@ -65,6 +65,7 @@ struct entry {
     struct ms_site s;                   /* the site's figures */
     uint64_t samples[MS_MODEL_SAMPLES]; /* growth suspects: the site's samples */
     size_t stack;                       /* index in proc.stacks */
+    uint64_t label_pc;                  /* its distinguishing frame (ms_an_label_pcs) */
 };
 
 struct proc {
@@ -89,6 +90,7 @@ struct proc {
     int pools_top;                      /* --top for the Pools section */
     struct ms_graph_info *graph;        /* graph.c: the heap graph (retained by root, why alive) */
     int graph_top;
+    int threads_top;                    /* --top for the Threads section */
 };
 
 /* ------------------------------------------------------------------ */
@@ -215,8 +217,12 @@ static int build_lists(struct proc *p, int top)
     struct ms_sym *sym = NULL;
     int rc = 0;
     size_t *idx = malloc((m->nsites ? m->nsites : 1) * sizeof *idx);
-    if (!idx)
+    uint64_t *lab = ms_an_label_pcs(m);
+    if (!idx || !lab) {
+        free(idx);
+        free(lab);
         return -1;
+    }
     p->nsites = m->nsites;
     for (int l = 0; l < NLISTS && !rc; l++) {
         size_t n = 0;
@@ -237,6 +243,7 @@ static int build_lists(struct proc *p, int top)
             e->s = m->sites[idx[k]];
             ms_model_site_samples(m, idx[k], e->samples);
             e->stack = stack_of(p, m, &sym, idx[k]);
+            e->label_pc = lab[idx[k]];
             if (e->stack == SIZE_MAX) {
                 rc = -1;
                 break;
@@ -245,6 +252,7 @@ static int build_lists(struct proc *p, int top)
         }
     }
     free(idx);
+    free(lab);
     ms_sym_free(sym);
     return rc;
 }
@@ -534,10 +542,109 @@ static const char *kind_label(const struct ms_site *s)
     return kinds > 1 ? "mixed" : best >= 0 ? names[best] : "";
 }
 
+/* ------------------------------------------------------------------ */
+/* threads: what each thread allocated (ALLOC's thread field)          */
+/* ------------------------------------------------------------------ */
+
+static const struct ms_model *thr_m;
+static int thr_cmp(const void *x, const void *y)
+{
+    const struct ms_thread *a = &thr_m->thr[*(const size_t *)x], *b = &thr_m->thr[*(const size_t *)y];
+    int c = cmp_u64(a->alloc_bytes, b->alloc_bytes);
+    return c ? c : (c = cmp_u64(a->allocs, b->allocs)) ? c : a->tid < b->tid ? -1 : a->tid > b->tid;
+}
+
+/* the threads to show, most bytes allocated first (index 0, the unknown thread, only
+   if it holds anything); NULL when the trace names no thread (*n = 0) or out of memory */
+static size_t *threads_order(const struct ms_model *m, size_t *n)
+{
+    *n = 0;
+    if (!m->have_alloc_tid || !m->nthr)
+        return NULL;
+    size_t *ix = malloc(m->nthr * sizeof *ix);
+    if (!ix)
+        return NULL;
+    for (size_t i = 0; i < m->nthr; i++) {
+        const struct ms_thread *t = &m->thr[i];
+        if (i || t->allocs || t->live_blocks || t->max_bytes)
+            ix[(*n)++] = i;
+    }
+    thr_m = m;
+    qsort(ix, *n, sizeof *ix, thr_cmp);
+    return ix;
+}
+
+static void text_threads(FILE *o, const struct proc *p)
+{
+    const struct ms_model *m = p->m;
+    size_t n;
+    size_t *ix = threads_order(m, &n);
+    if (!ix)
+        return;
+    char a[32], b[32], c[32], d[32], e[32], f[32], g[32];
+    fprintf(o, "\n  Threads (%zu; each with the blocks it allocated, whoever freed them)\n", n);
+    fprintf(o, "  %6s  %-9s %9s %9s %9s %9s %9s %9s %9s\n", "tid", "name", "calls",
+            "allocated", "max live", "at", "at peak", "at end", "leaked");
+    size_t shown = n > (size_t)p->threads_top ? (size_t)p->threads_top : n;
+    for (size_t k = 0; k < shown; k++) {
+        const struct ms_thread *t = &m->thr[ix[k]];
+        char name[64];
+        snprintf(name, sizeof name, "%s", t->tid ? (t->name ? t->name : "?") : "(unknown)");
+        ms_an_clean(name);
+        ms_an_fit(name, 9);
+        fprintf(o, "  %6llu  %-9s %9s %9s %9s %9s %9s %9s %9s\n", (unsigned long long)t->tid,
+                name, ms_an_count(a, sizeof a, t->allocs), ms_an_bytes(b, sizeof b, t->alloc_bytes),
+                ms_an_bytes(c, sizeof c, t->max_bytes), ms_an_time(d, sizeof d, t->max_t),
+                ms_an_bytes(e, sizeof e, t->peak_bytes), ms_an_bytes(f, sizeof f, t->live_bytes),
+                ms_an_bytes(g, sizeof g, t->leak_bytes));
+    }
+    if (shown < n)
+        fprintf(o, "  %8s  (%zu more threads; --top=N or --format=json)\n", "", n - shown);
+    if (m->thr_leak_unattributed)
+        fprintf(o, "  %8s  leaked from sites several threads allocated from: %s\n", "",
+                ms_an_bytes(a, sizeof a, m->thr_leak_unattributed));
+    if (m->threads_over_cap)
+        fprintf(o, "  %8s  %llu allocations of threads past the first %d counted as unknown\n", "",
+                (unsigned long long)m->threads_over_cap, MS_MODEL_MAX_THREADS - 1);
+    free(ix);
+}
+
+static void json_threads(FILE *o, const struct proc *p)
+{
+    const struct ms_model *m = p->m;
+    size_t n;
+    size_t *ix = threads_order(m, &n);
+    if (!ix) {
+        fputs("null", o);
+        return;
+    }
+    fprintf(o, "{\"leaked_bytes_unattributed\": %llu, \"allocations_past_thread_cap\": %llu, "
+               "\"threads\": [",
+            (unsigned long long)m->thr_leak_unattributed, (unsigned long long)m->threads_over_cap);
+    for (size_t k = 0; k < n; k++) {
+        const struct ms_thread *t = &m->thr[ix[k]];
+        fprintf(o, "%s{\"tid\": %llu, \"name\": ", k ? ",\n     " : "\n     ",
+                (unsigned long long)t->tid);
+        ms_an_json_str(o, t->name);
+        fprintf(o, ", \"allocations\": %llu, \"allocated_bytes\": %llu, \"frees\": %llu, "
+                   "\"max_live_bytes\": %llu, \"max_live_blocks\": %llu, \"max_live_time_ns\": %llu, "
+                   "\"peak_bytes\": %llu, \"peak_blocks\": %llu, \"end_live_bytes\": %llu, "
+                   "\"end_live_blocks\": %llu, \"leaked_bytes\": %llu, \"leaked_blocks\": %llu}",
+                (unsigned long long)t->allocs, (unsigned long long)t->alloc_bytes,
+                (unsigned long long)t->frees, (unsigned long long)t->max_bytes,
+                (unsigned long long)t->max_blocks, (unsigned long long)t->max_t,
+                (unsigned long long)t->peak_bytes, (unsigned long long)t->peak_blocks,
+                (unsigned long long)t->live_bytes, (unsigned long long)t->live_blocks,
+                (unsigned long long)t->leak_bytes, (unsigned long long)t->leak_blocks);
+    }
+    fputs("]}", o);
+    free(ix);
+}
+
 static void text_site_col(FILE *o, const struct proc *p, const struct entry *e, int width, int stacks)
 {
     char lab[2048];
-    ms_an_site_label(&p->stacks[e->stack], lab, sizeof lab);
+    ms_an_site_label_at(&p->stacks[e->stack], e->label_pc, lab, sizeof lab);
     ms_an_fit(lab, (size_t)width);
     fprintf(o, "%s\n", lab);
     if (stacks)
@@ -608,7 +715,7 @@ static void text_lists(FILE *o, const struct proc *p, int stacks)
     for (size_t k = 0; k < p->nlist[L_GROWTH]; k++) {
         const struct entry *e = &p->list[L_GROWTH][k];
         char lab[2048], line[2300];
-        ms_an_site_label(&p->stacks[e->stack], lab, sizeof lab);
+        ms_an_site_label_at(&p->stacks[e->stack], e->label_pc, lab, sizeof lab);
         ms_an_fit(lab, 66);
         snprintf(line, sizeof line, "  %4zu. %-66s %-13s %.2f", k + 1, lab,
                  ms_state_name(e->s.state), e->s.score);
@@ -791,6 +898,7 @@ static void text_process(FILE *o, struct proc *ps, size_t n, size_t i, int stack
     fprintf(o, "| max %s\n", ms_an_bytes(a, sizeof a, mx));
     text_notes(o, p);
     text_lists(o, p, stacks);
+    text_threads(o, p);
     ms_pools_text(o, p->pools, p->pools_top); /* pools.c: nothing without pool records */
     ms_graph_text(o, p->graph, p->graph_top);  /* graph.c: nothing without GRAPH records */
     fputc('\n', o);
@@ -856,8 +964,15 @@ static void json_site(FILE *o, const struct proc *p, const struct entry *e, int 
             fprintf(o, "%s%llu", k ? ", " : "", (unsigned long long)e->samples[k]);
         fputc(']', o);
     }
+    const struct ms_an_stack *st = &p->stacks[e->stack];
+    const struct ms_an_frame *lf = ms_an_label_frame(st, e->label_pc);
+    fprintf(o, ", \"label_frame\": ");
+    if (lf)
+        fprintf(o, "%zu", (size_t)(lf - st->f));
+    else
+        fputs("null", o);
     fprintf(o, ", \"stack\": ");
-    ms_an_json_frames(o, &p->stacks[e->stack]);
+    ms_an_json_frames(o, st);
     fputc('}', o);
 }
 
@@ -1004,6 +1119,8 @@ static void json_process(FILE *o, struct proc *ps, size_t n, size_t i, const siz
         }
         fputc(']', o);
     }
+    fputs(",\n   \"thread_breakdown\": ", o);
+    json_threads(o, p);
     fputs(",\n   \"pools\": ", o); /* pools.c: null without pool records */
     ms_pools_json(o, p->pools);
     fputs(",\n   \"heap_graph\": ", o); /* graph.c: null without GRAPH records */
@@ -1063,6 +1180,8 @@ static void dump_rec(FILE *o, const struct ms_trace_rec *r)
     const char *name = ms_trace_rec_name(r->type);
     if (ms_pools_dump_rec(o, r)) /* pools.c: types 20..27 */
         return;
+    if (ms_graph_dump_rec(o, r)) /* graph.c: types 16..19 */
+        return;
     if (r->type == 0 || r->type > MS_REC_SNAP_LEAK) {
         fprintf(o, "UNKNOWN type=%llu len=%llu\n", (unsigned long long)r->type,
                 (unsigned long long)r->len);
@@ -1119,6 +1238,8 @@ static void dump_rec(FILE *o, const struct ms_trace_rec *r)
             fprintf(o, "%llu", (unsigned long long)r->u.alloc.fn);
         if (r->inherited)
             fputs(" inherited=1", o);
+        if (r->u.alloc.tid)
+            fprintf(o, " tid=%llu", (unsigned long long)r->u.alloc.tid);
         break;
     case MS_REC_FREE:
         fprintf(o, " addr=0x%llx", (unsigned long long)r->u.free.addr);
@@ -1296,6 +1417,7 @@ int ms_report_main(int argc, char **argv)
         }
         /* the heap graph: a pass of its own over the trace (graph.c) */
         p->graph_top = opt.top;
+        p->threads_top = opt.top;
         p->graph = ms_graph_analyze(opt.files[i], why,
                                     p->nlist[L_GROWTH] ? p->list[L_GROWTH][0].s.stack_id : 0, err,
                                     sizeof err);

@@ -592,6 +592,7 @@ static int decode(struct ms_trace_reader *r, struct ms_trace_rec *rec)
         rec->u.alloc.size = get_varint(&c);
         rec->u.alloc.stack = get_varint(&c);
         rec->u.alloc.fn = get_varint(&c);
+        rec->u.alloc.tid = c.p < c.e ? get_varint(&c) : 0; /* appended 2026-12-05 */
         rec->inherited = (rec->u.alloc.fn & MS_FN_INHERITED) != 0;
         rec->u.alloc.fn &= ~(uint64_t)MS_FN_INHERITED;
         break;

@@ -138,6 +138,8 @@ struct ms_trace_rec {
         } thread;
         struct {
             uint64_t addr, size, stack, fn;
+            uint64_t tid;                           /* the allocating thread (appended field;
+                                                       0: absent or unknown) */
         } alloc;
         struct {
             uint64_t addr;

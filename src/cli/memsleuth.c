@@ -111,7 +111,7 @@ static const char usage_top[] =
     "commands:\n"
     "    run [OPTIONS] [--] PROGRAM [ARGS...]   run a program and report its leaks at exit\n"
     "    snapshot [--pools] PID                 reachability check of a running traced process\n"
-    "    report [OPTIONS] TRACE...              memory over time, top sites, growth suspects\n"
+    "    report [OPTIONS] TRACE...              memory over time, top sites, growth suspects, threads\n"
     "    diff [--scale N:M] A B                 per-site change between two traces\n"
     "    help [COMMAND]                         show help\n"
     "    version                                print the version\n"

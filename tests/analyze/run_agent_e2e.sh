@@ -78,5 +78,33 @@ t "diff --scale 100:200: per-request figures" $PY d.json - \
     "[round(x['per_iteration_blocks'], 2) for x in d['sites'] if x['stack'][0]['line'] == $SESSION] == [0.33]" \
     "[x['change'] for x in d['sites'] if x['stack'][0]['line'] == $CACHE] == ['grew']"
 
+# ---- per-thread breakdown: progs/threads_named.c, named threads with known allocations
+gcc -O0 -g -pthread -o threads_named "$T/progs/threads_named.c" || exit 1
+"$MS" run --log-file=/dev/null --trace="$W/tn.trace" -- ./threads_named >tn.out 2>&1
+t "threads: the program ran under the agent" grep -qx "threads done" tn.out
+"$AN" report --format=json tn.trace >tn.json 2>tn.err
+"$AN" report tn.trace >tn.txt 2>>tn.err
+"$AN" report --format=dump tn.trace >tn.dump 2>>tn.err
+t "threads: every ALLOC names its thread; THREAD records name them" sh -c '
+  [ ! -s tn.err ] && ! grep "^ALLOC " tn.dump | grep -qv " tid=[1-9]" &&
+  grep -q "^THREAD .* name=\"alpha\"" tn.dump && grep -q "^THREAD .* name=\"gamma-late\"" tn.dump'
+t "threads: exact figures per thread (alpha, beta, gamma-late; boss is main)" $PY tn.json - \
+    "sorted(x['name'] for x in P['thread_breakdown']['threads']) == ['alpha', 'beta', 'boss', 'gamma-late']" \
+    "[(x['allocations'], x['allocated_bytes'], x['frees'], x['max_live_bytes'], x['max_live_blocks'], x['peak_bytes'], x['end_live_bytes'], x['end_live_blocks'], x['leaked_bytes'], x['leaked_blocks']) for x in P['thread_breakdown']['threads'] if x['name'] == 'alpha'] == [(101, 100077, 60, 100077, 101, 40077, 40077, 41, 40000, 40)]" \
+    "[(x['allocations'], x['allocated_bytes'], x['frees'], x['max_live_bytes'], x['max_live_blocks'], x['peak_bytes'], x['end_live_bytes'], x['end_live_blocks'], x['leaked_bytes']) for x in P['thread_breakdown']['threads'] if x['name'] == 'beta'] == [(51, 100077, 50, 100077, 51, 100077, 77, 1, 0)]" \
+    "[(x['allocations'], x['allocated_bytes'], x['frees'], x['max_live_bytes'], x['peak_bytes'], x['end_live_bytes'], x['end_live_blocks'], x['leaked_bytes']) for x in P['thread_breakdown']['threads'] if x['name'] == 'gamma-late'] == [(10, 3000, 0, 3000, 0, 3000, 10, 0)]" \
+    "P['thread_breakdown']['leaked_bytes_unattributed'] == 154" \
+    "P['threads'] == 4 and all(x['tid'] > 0 for x in P['thread_breakdown']['threads'])" \
+    "sum(x['allocations'] for x in P['thread_breakdown']['threads']) == P['allocations']" \
+    "sum(x['allocated_bytes'] for x in P['thread_breakdown']['threads']) == P['allocated_bytes']" \
+    "sum(x['end_live_bytes'] for x in P['thread_breakdown']['threads']) == P['exit_live_bytes']" \
+    "sum(x['leaked_bytes'] for x in P['thread_breakdown']['threads']) + 154 == P['leaks']['definitely_lost']['bytes'] + P['leaks']['indirectly_lost']['bytes'] + P['leaks']['possibly_lost']['bytes']"
+t "threads: the text report's Threads section" sh -c '
+  grep -q "^  Threads (4; each with the blocks it allocated, whoever freed them)" tn.txt &&
+  grep -Eq "^ +[0-9]+  alpha +101 +97.7 KiB +97.7 KiB +[0-9.]+ ms +39.1 KiB +39.1 KiB +39.1 KiB$" tn.txt &&
+  grep -Eq "^ +[0-9]+  beta +51 +97.7 KiB +97.7 KiB +[0-9.]+ ms +97.7 KiB +77 B +0 B$" tn.txt &&
+  grep -Eq "^ +[0-9]+  gamma-... +10 +2.93 KiB +2.93 KiB +[0-9.]+ ms +0 B +2.93 KiB +0 B$" tn.txt &&
+  grep -q "leaked from sites several threads allocated from: 154 B" tn.txt || { cat tn.txt; exit 1; }'
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -350,5 +350,82 @@ EOF
     fi
 fi
 
+# ---------------------------------------------------------------- labels: an xmalloc wrapper
+# progs/wrapper_sites.c: read_config (40 x 100 B) and add_session (25 x 1000 B) both call
+# malloc through xmalloc; each site must be named by its caller (text, JSON label_frame, the
+# HTML legend and tables), also when the program is stripped (distinct addresses then)
+if [ -z "$MS" ]; then
+    echo "skip - labels of sites behind a wrapper: no MEMSLEUTH argument"
+elif ! gcc -O0 -g -o "$W/ws" "$T/progs/wrapper_sites.c"; then
+    nok "build progs/wrapper_sites.c"
+else
+    cp "$W/ws" "$W/ws-stripped" && strip "$W/ws-stripped"
+    for v in ws ws-stripped; do
+        rm -f "$W/$v.trace"
+        "$MS" run --log-file=/dev/null --trace="$W/$v.trace" -- "$W/$v" >/dev/null 2>&1
+        "$A" report --format=json "$W/$v.trace" >"$W/$v.json" 2>/dev/null
+        "$A" report "$W/$v.trace" >"$W/$v.txt" 2>/dev/null
+        "$A" report --format=html -o "$W/$v.html" "$W/$v.trace" 2>/dev/null
+    done
+    JSONF="$W/ws.json" t "labels: two sites behind xmalloc are named read_config and add_session (JSON label_frame)" py \
+        "sorted((s['leaked_bytes'], s['leaked_blocks'], s['stack'][s['label_frame']]['function'], s['stack'][s['label_frame']]['file']) for s in J['top_leaked']) == [(4000, 40, 'read_config', 'wrapper_sites.c'), (25000, 25, 'add_session', 'wrapper_sites.c')]" \
+        "all(s['stack'][0]['function'] == 'xmalloc' and s['label_frame'] == 1 for s in J['top_leaked'])"
+    t "labels: the text report names them by their callers, not xmalloc" sh -c "
+      sed -n '/Top sites by leaked/,/Top sites by allocation/p' '$W/ws.txt' >'$W/ws.sec'
+      grep -qE ' 24.4 KiB +25  definite  add_session \(wrapper_sites.c:[0-9]+\)\$' '$W/ws.sec' &&
+      grep -qE ' 3.91 KiB +40  definite  read_config \(wrapper_sites.c:[0-9]+\)\$' '$W/ws.sec' &&
+      ! grep -q xmalloc '$W/ws.sec' || { cat '$W/ws.txt'; exit 1; }"
+    JSONF="$W/ws-stripped.json" t "labels: stripped: two different frames after the shared xmalloc return address" py \
+        "len(J['top_leaked']) == 2" \
+        "all(s['stack'][0]['function'] is None and s['label_frame'] == 1 for s in J['top_leaked'])" \
+        "J['top_leaked'][0]['stack'][0]['address'] == J['top_leaked'][1]['stack'][0]['address']" \
+        "J['top_leaked'][0]['stack'][1]['address'] != J['top_leaked'][1]['stack'][1]['address']"
+    t "labels: stripped: the text labels differ" sh -c "
+      sed -n '/Top sites by leaked/,/Top sites by allocation/p' '$W/ws-stripped.txt' | grep -E 'definite  0x[0-9a-f]+ \(in ws-stripped\)\$' | awk '{print \$NF, \$(NF-2)}' | sort -u | wc -l | grep -qx 2 || { cat '$W/ws-stripped.txt'; exit 1; }"
+    t "labels: the HTML chart legend (series labels) names the callers" python3 - "$W/ws.html" <<'EOF2'
+import json, re, sys
+h = open(sys.argv[1], encoding="utf-8").read()
+d = json.loads(re.search(r'<script type="application/json" id="ms-data">(.*?)</script>', h, re.S).group(1))
+labels = [s["label"] for s in d["extra"][0]["series"]]
+assert any(l.startswith("add_session (wrapper_sites.c:") for l in labels), labels
+assert any(l.startswith("read_config (wrapper_sites.c:") for l in labels), labels
+assert not any(l.startswith("xmalloc") for l in labels), labels
+EOF2
+    if [ -n "$CHROME" ]; then
+        chrome --window-size=1400,1000 --dump-dom "file://$W/ws.html" >wsdom.html
+        chrome --screenshot="$W/ws.png" --window-size=1400,1400 "file://$W/ws.html" >/dev/null
+        t "labels: html in Chromium: legend and table cells name read_config and add_session" python3 - "$W/wsdom.html" <<'EOF2'
+import re, sys
+h = open(sys.argv[1], encoding="utf-8").read()
+assert '<body data-status="ready"' in h, re.findall(r"<body[^>]*>", h)
+legend = re.findall(r'<span class="sw"[^>]*></span>([^<]*)</span>', h)
+assert any(l.startswith("add_session (wrapper_sites.c:") for l in legend), legend
+assert any(l.startswith("read_config (wrapper_sites.c:") for l in legend), legend
+cells = re.findall(r'<td class=" mono">([^<]*)</td>', h)
+assert cells.count("add_session") >= 2 and cells.count("read_config") >= 2, cells
+assert "xmalloc" not in cells, cells
+EOF2
+    fi
+fi
+
+# ---------------------------------------------------------------- html: the Threads table
+if [ -n "$MS" ] && [ -n "$CHROME" ] && gcc -O0 -g -pthread -o "$W/tn" "$T/progs/threads_named.c"; then
+    rm -f "$W/tn.trace"
+    "$MS" run --log-file=/dev/null --trace="$W/tn.trace" -- "$W/tn" >/dev/null 2>&1
+    "$A" report --format=html -o "$W/tn.html" "$W/tn.trace" 2>/dev/null
+    chrome --window-size=1400,1000 --dump-dom "file://$W/tn.html" >tndom.html
+    t "threads: html in Chromium: the Threads table, one row per named thread" python3 - "$W/tndom.html" <<'EOF2'
+import re, sys
+h = open(sys.argv[1], encoding="utf-8").read()
+assert '<body data-status="ready"' in h, re.findall(r"<body[^>]*>", h)
+assert "Threads (4; each with the blocks it allocated" in h
+rows = [re.findall(r"<td[^>]*>([^<]*)</td>", r) for r in re.findall(r"<tr[^>]*>(.*?)</tr>", h)]
+by = {r[1]: r for r in rows if len(r) == 10}
+assert by["alpha"][2:] == ["101", "97.7 KiB", "60", "97.7 KiB", by["alpha"][6], "39.1 KiB", "39.1 KiB", "39.1 KiB"], by.get("alpha")
+assert by["gamma-late"][2:4] == ["10", "2.93 KiB"] and "boss" in by and "beta" in by, by
+assert "leaked from sites several threads allocated from: 154 B" in h
+EOF2
+fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
