@@ -180,23 +180,17 @@ static int program_frames(uintptr_t *pcs, int n, int max_keep)
     return keep;
 }
 
-/* The unwinder and the stack index run below ms_capture_stack's frame while
- * the caller's callee-saved registers hold the new block's address: their
- * prologues save those registers there, 2-3 KB below the program's frame
- * (this function's pcs buffer lies in between), where the hook's final
- * scrub does not reach.  A program frame that later covers that dead
- * stack without writing it (a large uninitialized local) would keep the
- * copy live and make a lost block reachable (tests/cases/stale_stack_copy.c).
- * Clear what they used: about 600 bytes measured, 1 KB cleared. */
-static __attribute__((noinline)) void scrub_below(void)
-{
-    char buf[1024];
-    explicit_bzero(buf, sizeof buf);
-}
+/* The pcs of a capture: per thread, not on the stack.  Every caller of
+ * ms_capture_stack has marked the hooks busy, so a signal handler's
+ * allocation is deferred and never comes back here while it runs.  On the
+ * stack, this 2 KB buffer would put the unwinder's frames, which save the
+ * caller's registers (the new block's address among them), 2.5 KB below
+ * the program's frame, beyond the reach of the hook's final scrub. */
+static __thread uintptr_t cap_pcs[MS_MAX_FRAMES] __attribute__((tls_model("initial-exec")));
 
 uint32_t ms_capture_stack(void)
 {
-    uintptr_t buf[MS_MAX_FRAMES];
+    uintptr_t *buf = cap_pcs;
     int want = ms_opt.num_callers + 6;
     if (want > MS_MAX_FRAMES)
         want = MS_MAX_FRAMES;
@@ -212,15 +206,12 @@ uint32_t ms_capture_stack(void)
      * a signal handler's capture cannot come between) */
     int same;
     uint32_t *tag = ms_unwind_stack_tag(&same);
-    if (tag && same && *tag) {
-        scrub_below();
+    if (tag && same && *tag)
         return *tag;
-    }
     int keep = program_frames(buf, n, ms_opt.num_callers);
     uint32_t id = keep > 0 ? ms_stack_intern(buf, keep) : 0;
     if (tag)
         *tag = id;
-    scrub_below();
     return id;
 }
 
@@ -359,18 +350,31 @@ static inline int mode(void)
 }
 
 /* After an allocation returns, copies of the new pointer stay in the dead
- * stack just below the caller (the red zone, scanned as live when a thread
- * is stopped or dies of a signal) and in scratch registers: the hooks'
- * own frames put them there, which valgrind's never do.  Overwrite both so
- * the agent cannot make a lost block look reachable.  384 bytes: with the
- * trace on, the hooks' frames reach 320 bytes below the caller (measured
- * by tests/cases/stale_stack_copy.c's method: scan the dead stack for the
- * returned pointer right after malloc returns); the unwinder's deeper
- * frames are cleared by scrub_below. */
+ * stack below the caller (the red zone, scanned as live when a thread is
+ * stopped or dies of a signal, and deeper: the prologues of the unwinder's
+ * functions save the caller's registers, which hold it) and in scratch
+ * registers: the hooks' own frames put them there, which valgrind's never
+ * do.  A program frame that later covers that dead stack without writing
+ * it (a large uninitialized local) keeps the copy live and makes a lost
+ * block reachable (tests/cases/stale_stack_copy.c).  Overwrite both.  The
+ * hooks' common paths reach SCRUB_BYTES below the caller (measured with
+ * that case's method: scan the dead stack for the returned pointer right
+ * after the call returns; tests/e2e/progs/stale_copies.c checks it); a
+ * capture through libunwind or a table build reaches much further, and is
+ * followed by a 16 KB clear. */
+#define SCRUB_BYTES 1024
+static __attribute__((noinline)) void scrub_deep(void)
+{
+    char buf[16384];
+    explicit_bzero(buf, sizeof buf);
+}
+
 static __attribute__((noinline)) void scrub(void)
 {
-    char buf[384];
+    char buf[SCRUB_BYTES];
     explicit_bzero(buf, sizeof buf);
+    if (MS_UNLIKELY(ms_unwind_took_deep()))
+        scrub_deep();
     __asm__ volatile("xor %%ecx, %%ecx\n\txor %%edx, %%edx\n\txor %%esi, %%esi\n\txor %%edi, %%edi\n\t"
                      "xor %%r8d, %%r8d\n\txor %%r9d, %%r9d\n\txor %%r10d, %%r10d\n\txor %%r11d, %%r11d"
                      ::: "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "memory");

@@ -1419,9 +1419,21 @@ static __attribute__((noinline, cold)) int repair_seq(void)
 }
 
 /* 1 when done (the capture is redone), 0 when the caller must fall back */
+/* set by the walks that run far below the capture (libunwind's, a table
+ * build): the hook then clears that much dead stack (ms_unwind_took_deep) */
+static __thread int went_deep __attribute__((tls_model("initial-exec")));
+
+int ms_unwind_took_deep(void)
+{
+    int d = went_deep;
+    went_deep = 0;
+    return d;
+}
+
 static int do_build(int what, uintptr_t pc)
 {
     sigset_t old;
+    went_deep = 1;
     if (!lock_and_block(&old))
         return 0;
     if (what == NEED_RESCAN || !g_r) {
@@ -2098,6 +2110,7 @@ static __attribute__((noinline)) int fallback_walk(uintptr_t *pcs, int n, int ma
 {
     unw_context_t uc;
     unw_cursor_t c;
+    went_deep = 1;
     __atomic_fetch_add(&st_fb_stacks, 1, RELAXED);
     if (unw_getcontext(&uc) != 0 || unw_init_local(&c, &uc) != 0)
         return n;

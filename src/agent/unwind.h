@@ -142,6 +142,10 @@ uint32_t *ms_unwind_stack_tag(int *same);
  * cache and the memo); calls nest */
 void ms_unwind_nocache(int on);
 
+/* 1 once after a capture of this thread went through libunwind or built a
+ * table: their frames reach far below the caller (the hooks clear it) */
+int ms_unwind_took_deep(void);
+
 /* glibc's x86-64 signal return trampoline, __restore_rt: mov $15, %rax;
  * syscall.  A signal handler's frame returns to it. */
 extern const uint8_t ms_restore_rt_code[9];

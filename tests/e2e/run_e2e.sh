@@ -26,7 +26,7 @@ has() { grep -qE -- "$2" "$1"; }
 
 cc() { gcc -O0 -g -o "$T/$1" "$HERE/progs/$1.c" "${@:2}"; }
 cxx() { g++ -O0 -g -Wno-mismatched-new-delete -o "$T/$1" "$HERE/progs/$1.cc" "${@:2}"; }
-cc leaks && cc clean && cc errors && cc fds && cc own_alloc && cc errno_keep && cc stale && cxx mismatch ||
+cc leaks && cc clean && cc errors && cc fds && cc own_alloc && cc errno_keep && cc stale && cxx mismatch && cxx dead_copies ||
     { echo "building the test programs failed"; exit 1; }
 
 # ---- usage errors: one line, exit 2 (127 for a program that cannot run)
@@ -181,6 +181,13 @@ check "--malloc-fill=0: a stale pointer in never-written bytes keeps nothing ali
 import json,sys
 s=json.load(open('$T/stale.json'))['summary']
 sys.exit(0 if s['definitely_lost']=={'bytes':4000,'blocks':1} and s['still_reachable']=={'bytes':256,'blocks':1} else 1)" && echo 0 || echo 1) "$T/log"
+# the hooks leave no copy of the returned pointer in the dead stack (a later
+# uninitialized frame would keep a lost block reachable), for every
+# allocation function; nothing they wrote survives below the scrubbed span
+"$MS" run --trace="$T/dc.trace" -- "$T/dead_copies" >"$T/dc.out" 2>"$T/log"; st=$?
+check "no copy of a returned pointer left in the dead stack, 9 allocation calls, trace on" $([ $st -eq 0 ] && [ "$(grep -c ' copies=0 deepest=0 ' "$T/dc.out")" -eq 9 ] && awk '{split($4, d, "="); if (d[2] > 1200) bad = 1} END {exit bad}' "$T/dc.out" && echo 0 || echo 1) "$T/dc.out"
+"$MS" run --trace=no -- "$T/dead_copies" >"$T/dc.out" 2>"$T/log"; st=$?
+check "no copy of a returned pointer left in the dead stack, trace off" $([ $st -eq 0 ] && [ "$(grep -c ' copies=0 deepest=0 ' "$T/dc.out")" -eq 9 ] && echo 0 || echo 1) "$T/dc.out"
 "$MS" run --malloc-fill=ab --free-fill=cd -- "$T/clean" >"$T/out" 2>"$T/log"; st=$?
 check "--malloc-fill/--free-fill keep a correct program correct" $([ $st -eq 0 ] && has "$T/out" "clean: done" && echo 0 || echo 1) "$T/log"
 
