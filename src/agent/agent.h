@@ -114,6 +114,7 @@ struct ms_tstate {
     int park_pending;        /* stop-the-world asked while busy */
     int in_report;           /* this thread runs the report */
     int in_unwind;           /* inside the unwinder: a nested handler must not re-enter it */
+    int scrub_due;           /* --sample-rate: this hook call recorded (the scrub is due) */
     /* allocations deferred by re-entrancy: a ring written by signal
      * handlers (tail) and drained by the interrupted hook (head); the
      * deferred allocations' stacks have a ring of their own, in the same

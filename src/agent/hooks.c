@@ -191,6 +191,7 @@ static __thread uintptr_t cap_pcs[MS_MAX_FRAMES] __attribute__((tls_model("initi
 uint32_t ms_capture_stack(void)
 {
     uintptr_t *buf = cap_pcs;
+    ms_ts.scrub_due = 1;
     int want = ms_opt.num_callers + 6;
     if (want > MS_MAX_FRAMES)
         want = MS_MAX_FRAMES;
@@ -231,6 +232,7 @@ static _Atomic unsigned long pend_lost_total, pend_nostack_total;
  * stacks' own ring (pcs_tail / pcs_head) in the same order. */
 static void defer(int op, uintptr_t addr, uint64_t size, int kind)
 {
+    ms_ts.scrub_due = 1;
     unsigned t = ms_ts.pend_tail;
     if (t - ms_ts.pend_head >= NPEND) {
         ms_ts.pend_lost++; /* said at exit */
@@ -380,10 +382,20 @@ static __attribute__((noinline)) void scrub(void)
                      ::: "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "memory");
 }
 
+/* with --sample-rate, a call that recorded nothing left copies of an
+ * unrecorded block only (not a node of the scan): no scrub */
+static inline void scrub_if_due(void)
+{
+    if (MS_LIKELY(!ms_opt.sample_rate) || ms_ts.scrub_due) {
+        ms_ts.scrub_due = 0;
+        scrub();
+    }
+}
+
 #define SCRUBBED(expr)            \
     do {                          \
         void *r_ = (expr);        \
-        scrub();                  \
+        scrub_if_due();           \
         return r_;                \
     } while (0)
 
@@ -717,7 +729,7 @@ EXPORT int posix_memalign(void **out, size_t align, size_t n)
         return ENOMEM;
     }
     *out = p;
-    scrub();
+    scrub_if_due();
     return 0;
 }
 

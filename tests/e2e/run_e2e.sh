@@ -188,6 +188,8 @@ sys.exit(0 if s['definitely_lost']=={'bytes':4000,'blocks':1} and s['still_reach
 check "no copy of a returned pointer left in the dead stack, 9 allocation calls, trace on" $([ $st -eq 0 ] && [ "$(grep -c ' copies=0 deepest=0 ' "$T/dc.out")" -eq 9 ] && awk '{split($4, d, "="); if (d[2] > 1200) bad = 1} END {exit bad}' "$T/dc.out" && echo 0 || echo 1) "$T/dc.out"
 "$MS" run --trace=no -- "$T/dead_copies" >"$T/dc.out" 2>"$T/log"; st=$?
 check "no copy of a returned pointer left in the dead stack, trace off" $([ $st -eq 0 ] && [ "$(grep -c ' copies=0 deepest=0 ' "$T/dc.out")" -eq 9 ] && echo 0 || echo 1) "$T/dc.out"
+"$MS" run --trace=no --sample-rate=1 -- "$T/dead_copies" >"$T/dc.out" 2>"$T/log"; st=$?
+check "no copy left in the dead stack with --sample-rate=1 (the scrub is skipped only for unrecorded calls)" $([ $st -eq 0 ] && [ "$(grep -c ' copies=0 deepest=0 ' "$T/dc.out")" -eq 9 ] && echo 0 || echo 1) "$T/dc.out"
 "$MS" run --malloc-fill=ab --free-fill=cd -- "$T/clean" >"$T/out" 2>"$T/log"; st=$?
 check "--malloc-fill/--free-fill keep a correct program correct" $([ $st -eq 0 ] && has "$T/out" "clean: done" && echo 0 || echo 1) "$T/log"
 
