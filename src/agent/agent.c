@@ -857,6 +857,8 @@ __attribute__((visibility("default"))) int execve(const char *path, char *const 
     static int (*real)(const char *, char *const[], char *const[]);
     if (!real)
         real = dlsym(RTLD_NEXT, "execve");
+    if (ms_active)
+        ms_stw_wait_idle();
     ms_trace_exec(path);
     WITH_ENV(envp, env);
     return real(path, argv, env);
@@ -872,6 +874,8 @@ __attribute__((visibility("default"))) int execvpe(const char *file, char *const
     static int (*real)(const char *, char *const[], char *const[]);
     if (!real)
         real = dlsym(RTLD_NEXT, "execvpe");
+    if (ms_active)
+        ms_stw_wait_idle();
     ms_trace_exec(file);
     WITH_ENV(envp, env);
     return real(file, argv, env);
@@ -887,6 +891,8 @@ __attribute__((visibility("default"))) int fexecve(int fd, char *const argv[], c
     static int (*real)(int, char *const[], char *const[]);
     if (!real)
         real = dlsym(RTLD_NEXT, "fexecve");
+    if (ms_active)
+        ms_stw_wait_idle();
     ms_trace_exec("(fd)");
     WITH_ENV(envp, env);
     return real(fd, argv, env);

@@ -175,6 +175,7 @@ int ms_stop_world(struct ms_thread_regs *out, int cap) MS_HIDDEN;
 void ms_start_world(void) MS_HIDDEN;
 void ms_park_self(void) MS_HIDDEN;
 void ms_stw_after_fork_child(void) MS_HIDDEN;
+void ms_stw_wait_idle(void) MS_HIDDEN; /* before an exec: no stop in progress */
 extern int ms_stop_signal MS_HIDDEN;
 int ms_stw_handle_signal(int sig, siginfo_t *si, void *uc) MS_HIDDEN;
 

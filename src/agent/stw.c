@@ -320,6 +320,7 @@ static struct {
     pid_t tgid, scanner, writer;
     long tls_off;        /* &ms_ts minus the thread pointer: the same in every thread */
     int nparkers;        /* threads left running to park themselves (busy in a hook) */
+    int nsigstops;       /* threads caught in a signal-delivery-stop (MEMSLEUTH_DEBUG) */
     int err, err_tid;    /* why ptrace failed */
     int test_fail;       /* MEMSLEUTH_TEST_NO_PTRACE: tests of the fallback */
     int n;
@@ -477,8 +478,10 @@ static void tracer_wait_stops(int from, uint64_t deadline)
                  * signal-delivery-stop.  It is stopped all the same; the
                  * signal is handed back when it is detached, so the program
                  * gets it once, as it would have. */
-                if ((status >> 16) == 0)
+                if ((status >> 16) == 0) {
                     tc.sig[i] = WSTOPSIG(status);
+                    tc.nsigstops++;
+                }
             }
         }
         if (!pending || rnow() > deadline)
@@ -823,6 +826,7 @@ static int stop_world_ptrace(struct ms_thread_regs *out, int cap)
     tc.tls_off = (long)((uintptr_t)&ms_ts - (uintptr_t)__builtin_thread_pointer());
     tc.n = 0;
     tc.nparkers = 0;
+    tc.nsigstops = 0;
     tc.err = tc.err_tid = 0;
     const char *tf = getenv("MEMSLEUTH_TEST_NO_PTRACE");
     tc.test_fail = tf && tf[0] == '1';
@@ -891,6 +895,13 @@ static int stop_world_ptrace(struct ms_thread_regs *out, int cap)
 
 static int dbg;
 static struct timespec stop_t0;
+#ifdef MS_HAVE_PTRACE_STW
+static int tracer_sigstops(void) { return tc.nsigstops; }
+static int tracer_parkers(void) { return tc.nparkers; }
+#else
+static int tracer_sigstops(void) { return 0; }
+static int tracer_parkers(void) { return 0; }
+#endif
 
 int ms_stop_world(struct ms_thread_regs *out, int cap)
 {
@@ -922,17 +933,19 @@ int ms_stop_world(struct ms_thread_regs *out, int cap)
         how = "signal";
         got = stop_world_signal(out, cap);
     }
+    if (dbg) {
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        ms_warn("debug: stopped %d threads with %s in %.3f ms (%d caught in a signal-delivery-stop, %d parked "
+                "at the end of a hook)", got, how,
+                (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6,
+                got >= 0 && how[0] == 'p' ? tracer_sigstops() : 0, how[0] == 'p' ? tracer_parkers() : 0);
+    }
     /* tests only: hold the world stopped, to send signals meanwhile */
     const char *hold = getenv("MEMSLEUTH_TEST_HOLD_MS");
     if (hold && atoi(hold) > 0) {
         struct timespec d = { atoi(hold) / 1000, (long)(atoi(hold) % 1000) * 1000000 };
         while (nanosleep(&d, &d) != 0 && errno == EINTR)
             ;
-    }
-    if (dbg) {
-        clock_gettime(CLOCK_MONOTONIC, &b);
-        ms_warn("debug: stopped %d threads with %s in %.3f ms", got, how,
-                (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6);
     }
     return got;
 }
@@ -957,6 +970,17 @@ void ms_start_world(void)
                     (int)(HOLD_LIMIT_NS / 1000000000ull));
     }
 #endif
+}
+
+/* an exec while the world is stopped (by a thread not stopped yet) would
+ * leave the tracer behind as a zombie of the new program: wait for the
+ * stop to end first (bounded) */
+void ms_stw_wait_idle(void)
+{
+    for (int i = 0; i < 2000 && !atomic_load(&released); i++) {
+        struct timespec d = { 0, 1000000 };
+        nanosleep(&d, NULL);
+    }
 }
 
 /* the child of a fork made while the world was stopped (by a thread the

@@ -5,8 +5,10 @@
  * never sees the agent's tracer.
  *
  * usage: stw_prog ROUNDS [exit|_exit|abort]
- * prints "round K" at the start of each round (1.5 s each), then one line
- * per kind of call: "call=NAME n=N eintr=E short=S long=L max_ms=M". */
+ * reads a line from stdin before each round, prints "round K" at the start of each round (1.5 s each), then one line
+ * per kind of call: "call=NAME n=N eintr=E short=S long=L other=O max_ms=M",
+ * the count of SIGUSR1 and SIGRTMIN+1 handled (one thread takes them), the
+ * forks and how many times wait() saw something else than the child. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
@@ -33,7 +35,7 @@ struct node {
 struct node *g_registry; /* 200 blocks of 64 bytes, reachable */
 static int rounds;
 static int pipe_a[2], pipe_b[2];
-static atomic_int usr1;
+static atomic_int usr1, rt1;
 static atomic_int stop_busy;
 static pthread_barrier_t bar;
 
@@ -85,6 +87,7 @@ static void *sleeper(void *a)
         note(C_NANOSLEEP, x, 0, errno, ms_since(&t0), 1);
         pthread_barrier_wait(&bar);
     }
+    pthread_barrier_wait(&bar); /* alive until the test's word to end */
     return (void *)held;
 }
 
@@ -100,6 +103,7 @@ static void *poller(void *a)
         note(C_POLL, x, 0, errno, ms_since(&t0), 1);
         pthread_barrier_wait(&bar);
     }
+    pthread_barrier_wait(&bar);
     return NULL;
 }
 
@@ -118,6 +122,7 @@ static void *selector(void *a)
         note(C_SELECT, x, 0, errno, ms_since(&t0), 1);
         pthread_barrier_wait(&bar);
     }
+    pthread_barrier_wait(&bar);
     return NULL;
 }
 
@@ -136,6 +141,7 @@ static void *epoller(void *a)
         note(C_EPOLL, x, 0, errno, ms_since(&t0), 1);
         pthread_barrier_wait(&bar);
     }
+    pthread_barrier_wait(&bar);
     return NULL;
 }
 
@@ -154,6 +160,7 @@ static void *sigwaiter(void *a)
         note(C_SIGTIMEDWAIT, x < 0 && e == EAGAIN ? 0 : x, 0, e, ms_since(&t0), 1);
         pthread_barrier_wait(&bar);
     }
+    pthread_barrier_wait(&bar);
     return NULL;
 }
 
@@ -169,6 +176,7 @@ static void *reader(void *a)
         note(C_READ, x, 1, errno, ms_since(&t0), 0);
         pthread_barrier_wait(&bar);
     }
+    pthread_barrier_wait(&bar);
     return NULL;
 }
 
@@ -208,8 +216,10 @@ static void *forker(void *a)
 
 static void on_usr1(int s)
 {
-    (void)s;
-    atomic_fetch_add(&usr1, 1);
+    if (s == SIGUSR1)
+        atomic_fetch_add(&usr1, 1);
+    else
+        atomic_fetch_add(&rt1, 1); /* SIGRTMIN+1: queued, each one counts */
 }
 
 /* the only thread with SIGUSR1 unblocked */
@@ -219,6 +229,7 @@ static void *sigthread(void *a)
     sigset_t s;
     sigemptyset(&s);
     sigaddset(&s, SIGUSR1);
+    sigaddset(&s, SIGRTMIN + 1);
     pthread_sigmask(SIG_UNBLOCK, &s, NULL);
     for (;;)
         pause();
@@ -235,9 +246,11 @@ int main(int argc, char **argv)
     sa.sa_handler = on_usr1;
     sa.sa_flags = 0; /* no SA_RESTART: a handler run would cut calls short */
     sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGRTMIN + 1, &sa, NULL);
     sigset_t s;
     sigemptyset(&s);
     sigaddset(&s, SIGUSR1);
+    sigaddset(&s, SIGRTMIN + 1);
     sigaddset(&s, SIGRTMIN + 4);
     pthread_sigmask(SIG_BLOCK, &s, NULL); /* inherited by every thread */
     if (pipe(pipe_a) || pipe(pipe_b))
@@ -262,6 +275,9 @@ int main(int argc, char **argv)
     pthread_create(&sg, NULL, sigthread, NULL);
     pthread_create(&fk, NULL, forker, NULL);
     for (int r = 0; r < rounds; r++) {
+        char line[16]; /* each round on the test's word (a line on stdin; none at EOF) */
+        if (!fgets(line, sizeof line, stdin))
+            clearerr(stdin);
         pthread_barrier_wait(&bar);
         printf("round %d\n", r + 1);
         /* the reader's byte: after the timed calls' 1.5 s, by the clock */
@@ -273,6 +289,10 @@ int main(int argc, char **argv)
             return 2;
         pthread_barrier_wait(&bar);
     }
+    char line[16]; /* and the end on the test's word */
+    if (!fgets(line, sizeof line, stdin))
+        clearerr(stdin);
+    pthread_barrier_wait(&bar);
     void *held;
     pthread_join(t[0], &held);
     for (int i = 1; i < nt; i++)
@@ -285,7 +305,7 @@ int main(int argc, char **argv)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     while (ms_since(&t0) < 300)
         usleep(10000);
-    printf("sigusr1=%d\n", atomic_load(&usr1));
+    printf("sigusr1=%d rt=%d\n", atomic_load(&usr1), atomic_load(&rt1));
     printf("forks=%d fork_bad=%d\n", atomic_load(&forks), atomic_load(&fork_bad));
     printf("done\n");
     fflush(stdout);
