@@ -626,6 +626,7 @@ static void tracer_release(int i)
 
 static void tracer_detach_all(void)
 {
+    tracer_wait_stops(0, 0); /* a late stop: detached properly below, its signal kept */
     for (int i = 0; i < tc.n; i++) {
         if (tc.st[i] == TS_STOPPED)
             tracer_release(i);
