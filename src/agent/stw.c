@@ -657,6 +657,9 @@ static int tracer_main(void *arg)
     /* the scanning thread gone (the process killed, or an exec by another
      * thread): the kernel kills us, and detaches every thread we hold */
     RSYS2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL);
+    /* ps and pgrep tell it from the program by its name (its command line,
+     * in the shared memory, is the program's) */
+    RSYS2(SYS_prctl, PR_SET_NAME, "memsleuth-stop");
     if (RSYS0(SYS_getppid) != tc.tgid)
         tracer_finish(ST_FAILED);
     nfixes = 0;
