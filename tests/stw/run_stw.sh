@@ -7,7 +7,8 @@
 # of them; the program's signals sent while the threads are stopped arrive
 # exactly once; wait(-1) never sees the tracer; no thread stays traced.  The
 # fallback (ptrace refused: a test knob, or strace -f) still works and says
-# so in one line - and the same checks see its EINTRs.
+# so in one line - and the same checks see its EINTRs; so does a seccomp
+# filter forbidding ptrace (EPERM, or killing the tracer).
 set -u
 MS=$(realpath "$1")
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -138,6 +139,13 @@ if command -v strace >/dev/null; then
     "$MS" snapshot "$PID" >s.snap 2>&1; r=$?
     finish; rc=$?
     check "under strace -f: the snapshot falls back to the signal, says so once, verdicts right" $([ $r -eq 0 ] && [ $rc -eq 0 ] && verdicts s.snap && [ "$(grep -c "$FALLBACK" s.err)" -eq 1 ] && grep -q "$FALLBACK (thread [0-9]*: Operation not permitted)" s.err && echo 0 || echo 1) s.err
+fi
+# ---- 6. ptrace forbidden by seccomp (EPERM, or the tracer killed): the exit check on main ----
+if gcc -O1 -pthread -o seccomp_prog "$HERE/seccomp_prog.c"; then
+    for m in errno kill; do
+        "$MS" run --trace=no -- ./seccomp_prog $m >q.$m.out 2>q.$m.err; rc=$?
+        check "seccomp forbids ptrace ($m): the exit check falls back, says so once, reports the 999 bytes, status 0" $([ $rc -eq 0 ] && grep -q "seccomp $m ok" q.$m.out && [ "$(grep -c "$FALLBACK" q.$m.err)" -eq 1 ] && grep -q "999 bytes in 1 blocks are definitely lost" q.$m.err && echo 0 || echo 1) q.$m.err
+    done
 fi
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
