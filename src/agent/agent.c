@@ -32,6 +32,7 @@
 #include <spawn.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <sys/epoll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -603,6 +604,99 @@ __attribute__((visibility("default"))) int pthread_sigmask(int how, const sigset
     return real_pthread_sigmask(how, unblockable(how, set, &tmp), old);
 }
 
+/* ---- waits the kernel ends with EINTR on any stop -------------------------------- */
+/* epoll_wait and sigtimedwait return EINTR when their thread is stopped, even
+ * by ptrace with no handler run (signal(7)).  The ptrace stop (stw.c) turns
+ * that EINTR back into a restart; to restart with the time left, not the
+ * whole timeout again, it reads the deadline noted here.  The calls
+ * themselves are the real ones, with the same arguments (sigtimedwait gets
+ * a copy of the timeout in our TLS, so that the tracer may rewrite it). */
+struct wait_rec {
+    long nr, arg0;
+    uint64_t deadline;
+};
+
+static void wait_enter(struct wait_rec *save, long nr, long arg0, const struct timespec *rel)
+{
+    save->nr = ms_ts.wait_nr;
+    save->arg0 = ms_ts.wait_arg0;
+    save->deadline = ms_ts.wait_deadline;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    ms_ts.wait_nr = 0;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    ms_ts.wait_deadline = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec +
+                          (uint64_t)rel->tv_sec * 1000000000ull + (uint64_t)rel->tv_nsec;
+    ms_ts.wait_arg0 = arg0;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    ms_ts.wait_nr = nr;
+}
+
+static void wait_leave(const struct wait_rec *save)
+{
+    ms_ts.wait_nr = 0;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    ms_ts.wait_deadline = save->deadline;
+    ms_ts.wait_arg0 = save->arg0;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    ms_ts.wait_nr = save->nr;
+}
+
+__attribute__((visibility("default"))) int epoll_wait(int epfd, struct epoll_event *ev, int n, int timeout)
+{
+    static int (*real)(int, struct epoll_event *, int, int);
+    if (!real)
+        real = dlsym(RTLD_NEXT, "epoll_wait");
+    if (timeout <= 0 || !ms_active)
+        return real(epfd, ev, n, timeout);
+    struct wait_rec save;
+    struct timespec rel = { timeout / 1000, (long)(timeout % 1000) * 1000000 };
+    wait_enter(&save, SYS_epoll_wait, epfd, &rel);
+    int r = real(epfd, ev, n, timeout);
+    int e = errno;
+    wait_leave(&save);
+    errno = e;
+    return r;
+}
+
+__attribute__((visibility("default"))) int epoll_pwait(int epfd, struct epoll_event *ev, int n, int timeout,
+                                                       const sigset_t *mask)
+{
+    static int (*real)(int, struct epoll_event *, int, int, const sigset_t *);
+    if (!real)
+        real = dlsym(RTLD_NEXT, "epoll_pwait");
+    if (timeout <= 0 || !ms_active)
+        return real(epfd, ev, n, timeout, mask);
+    struct wait_rec save;
+    struct timespec rel = { timeout / 1000, (long)(timeout % 1000) * 1000000 };
+    wait_enter(&save, SYS_epoll_pwait, epfd, &rel);
+    int r = real(epfd, ev, n, timeout, mask);
+    int e = errno;
+    wait_leave(&save);
+    errno = e;
+    return r;
+}
+
+__attribute__((visibility("default"))) int sigtimedwait(const sigset_t *set, siginfo_t *info,
+                                                        const struct timespec *timeout)
+{
+    static int (*real)(const sigset_t *, siginfo_t *, const struct timespec *);
+    if (!real)
+        real = dlsym(RTLD_NEXT, "sigtimedwait");
+    if (!timeout || !ms_active || timeout->tv_nsec < 0 || timeout->tv_nsec >= 1000000000 || timeout->tv_sec < 0)
+        return real(set, info, timeout);
+    struct wait_rec save;
+    struct timespec saved_ts = ms_ts.wait_ts;
+    wait_enter(&save, SYS_rt_sigtimedwait, (long)set, timeout);
+    ms_ts.wait_ts = *timeout;
+    int r = real(set, info, &ms_ts.wait_ts);
+    int e = errno;
+    wait_leave(&save);
+    ms_ts.wait_ts = saved_ts;
+    errno = e;
+    return r;
+}
+
 /* ---- threads -------------------------------------------------------------------- */
 static pthread_key_t exit_key;
 static int have_exit_key;
@@ -763,6 +857,8 @@ __attribute__((visibility("default"))) int execve(const char *path, char *const 
     static int (*real)(const char *, char *const[], char *const[]);
     if (!real)
         real = dlsym(RTLD_NEXT, "execve");
+    if (ms_active)
+        ms_stw_wait_idle();
     ms_trace_exec(path);
     WITH_ENV(envp, env);
     return real(path, argv, env);
@@ -778,6 +874,8 @@ __attribute__((visibility("default"))) int execvpe(const char *file, char *const
     static int (*real)(const char *, char *const[], char *const[]);
     if (!real)
         real = dlsym(RTLD_NEXT, "execvpe");
+    if (ms_active)
+        ms_stw_wait_idle();
     ms_trace_exec(file);
     WITH_ENV(envp, env);
     return real(file, argv, env);
@@ -793,6 +891,8 @@ __attribute__((visibility("default"))) int fexecve(int fd, char *const argv[], c
     static int (*real)(int, char *const[], char *const[]);
     if (!real)
         real = dlsym(RTLD_NEXT, "fexecve");
+    if (ms_active)
+        ms_stw_wait_idle();
     ms_trace_exec("(fd)");
     WITH_ENV(envp, env);
     return real(fd, argv, env);

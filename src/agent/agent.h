@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "../common/options.h"
 
@@ -129,6 +130,13 @@ struct ms_tstate {
     } pending[128];
     uintptr_t pend_pcs[16][40]; /* stacks of deferred allocations, interned later */
     pid_t trace_tid;         /* this thread's tid once the trace has its THREAD record */
+    /* a blocking call with a relative timeout that the kernel ends with
+     * EINTR on any stop (epoll_wait, sigtimedwait): noted by its wrapper
+     * (hooks.c) so that the ptrace stop restarts it with the time left */
+    long wait_nr;            /* its system call number; 0: none */
+    long wait_arg0;          /* its first argument */
+    uint64_t wait_deadline;  /* CLOCK_MONOTONIC, ns */
+    struct timespec wait_ts; /* sigtimedwait's timeout, passed from here: the tracer rewrites it */
 };
 extern __thread struct ms_tstate ms_ts MS_HIDDEN;
 void ms_leave_busy(void) MS_HIDDEN;
@@ -167,6 +175,8 @@ size_t ms_threads_dead_markers(uintptr_t *out, size_t cap) MS_HIDDEN;
 int ms_stop_world(struct ms_thread_regs *out, int cap) MS_HIDDEN;
 void ms_start_world(void) MS_HIDDEN;
 void ms_park_self(void) MS_HIDDEN;
+void ms_stw_after_fork_child(void) MS_HIDDEN;
+void ms_stw_wait_idle(void) MS_HIDDEN; /* before an exec: no stop in progress */
 extern int ms_stop_signal MS_HIDDEN;
 int ms_stw_handle_signal(int sig, siginfo_t *si, void *uc) MS_HIDDEN;
 

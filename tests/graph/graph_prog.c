@@ -157,15 +157,11 @@ static void *churn(void *arg)
     return NULL;
 }
 
-/* sleep by the clock: a snapshot's stop signal interrupts sleeps */
+/* a plain sleep: stopping the world for a snapshot (ptrace) does not cut it short */
 static void hold_ms(int ms)
 {
-    struct timespec t0, now;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    do {
-        usleep(5000);
-        clock_gettime(CLOCK_MONOTONIC, &now);
-    } while ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000 < ms);
+    struct timespec d = { ms / 1000, (long)(ms % 1000) * 1000000 };
+    nanosleep(&d, NULL);
 }
 
 __attribute__((noinline)) static void *make_leaf(void)
@@ -235,13 +231,7 @@ int main(int argc, char **argv)
             pthread_create(&t[i], NULL, churn, (void *)(intptr_t)i);
         printf("stress ready\n");
         fflush(stdout);
-        /* a snapshot's stop signal interrupts sleeps: sleep by the clock */
-        struct timespec t0, now;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        do {
-            usleep(10000);
-            clock_gettime(CLOCK_MONOTONIC, &now);
-        } while ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000 < ms);
+        hold_ms(ms);
         stop = 1;
         uint64_t total = 0;
         for (int i = 0; i < 4; i++) {

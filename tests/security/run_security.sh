@@ -211,7 +211,10 @@ printf '%s\n' "$SECRET" >"$T/secret.in"
 l=$!; pids+=($l)
 for _ in $(seq 1 100); do grep -q ready "$T/s/out" 2>/dev/null && break; sleep 0.1; done
 sleep 0.3
-sp=$(pgrep -n -f "^$T/secret wait")
+# the launcher's child: while a snapshot stops the threads, the agent's tracer is a second
+# process with the same command line (newer, so pgrep -n would pick it)
+# (the subshell exec'd memsleuth: $l is the launcher)
+sp=$(pgrep -P $l -f "^$T/secret wait" | head -1)
 [ -n "$sp" ] || echo "# no secret process found" >&2
 "$MS" snapshot "$sp" >"$T/s/snap.out" 2>&1
 wait $l; st=$?

@@ -42,13 +42,8 @@ int main(int argc, char **argv)
     memset(s, 0, sizeof s);
     printf("secret: ready\n");
     fflush(stdout);
-    /* a sleep is cut short by the agent's stop signal during a live
-     * snapshot (EINTR; docs/ROBUSTNESS.md): sleep until the time is up */
-    struct timespec t0, t;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    do {
-        usleep(100000);
-        clock_gettime(CLOCK_MONOTONIC, &t);
-    } while (argc > 1 && (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < 1500);
+    /* a plain sleep: a live snapshot's stop (ptrace) does not cut it short */
+    struct timespec d = { argc > 1 ? 1 : 0, argc > 1 ? 500000000 : 100000000 };
+    nanosleep(&d, NULL);
     return 5;
 }
