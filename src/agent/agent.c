@@ -317,15 +317,29 @@ void ms_snapshot_peak_poll(void)
 /* count threads: freeres is only safe when no other thread runs */
 static int nthreads(void)
 {
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f)
+    /* raw reads into a buffer of our own: fopen's FILE and its buffer would be
+     * recorded as allocations of the program (this runs at its exit) */
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/status", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
         return 2;
-    char line[256];
+    char buf[4096];
+    size_t len = 0;
+    for (;;) {
+        ssize_t k = read(fd, buf + len, sizeof buf - 1 - len);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            break;
+        len += (size_t)k;
+        if (len == sizeof buf - 1)
+            break;
+    }
+    close(fd);
+    buf[len] = 0;
     int n = 2;
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, "Threads:", 8))
-            n = atoi(line + 8);
-    fclose(f);
+    const char *l = strstr(buf, "\nThreads:");
+    if (l)
+        n = atoi(l + 9);
     return n - (ms_trace_writer_tid() > 0); /* our writer thread does not count */
 }
 
@@ -341,8 +355,12 @@ static int run_report(int how, int status, const struct ms_scan_self *self)
         return 0;
     }
     if (how != MS_EXIT_SIGNAL && ms_opt.freeres && nthreads() == 1) {
+        /* dlsym of a missing symbol mallocs its error message: the agent's, not
+         * the program's (the freeres calls themselves are the program's frees) */
+        ms_ts.in_report = 1;
         void (*fr)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "__libc_freeres");
         void (*cfr)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "_ZN9__gnu_cxx9__freeresEv");
+        ms_ts.in_report = 0;
         if (cfr)
             cfr();
         if (fr)
@@ -743,7 +761,10 @@ __attribute__((visibility("default"))) int pthread_create(pthread_t *t, const pt
     return r;
 }
 
-/* a thread named after its first allocation: a THREAD record with the new name */
+/* a thread named after its first allocation: a THREAD record with the new name.
+ * Renamed by another thread: the record is written now, for the target's tid, since
+ * the target may never write one again (the main thread has no exit hook: ended
+ * by pthread_exit, it kept its old name in the report) */
 __attribute__((visibility("default"))) int pthread_setname_np(pthread_t t, const char *name)
 {
     static int (*real)(pthread_t, const char *);
@@ -752,8 +773,12 @@ __attribute__((visibility("default"))) int pthread_setname_np(pthread_t t, const
     if (!real)
         return ENOSYS;
     int r = real(t, name);
-    if (r == 0 && ms_active && pthread_equal(t, pthread_self()))
-        ms_trace_thread_named();
+    if (r == 0 && ms_active) {
+        if (pthread_equal(t, pthread_self()))
+            ms_trace_thread_named();
+        else
+            ms_trace_thread_renamed(ms_threads_tid_of(t), name);
+    }
     return r;
 }
 
@@ -1001,6 +1026,7 @@ __attribute__((constructor)) static void late_init(void)
     }
     if (pthread_key_create(&exit_key, thread_gone) == 0)
         have_exit_key = 1;
+    ms_threads_note_main();
     pthread_atfork(fork_prepare, fork_parent, fork_child);
     for (size_t i = 0; i < sizeof fatal_sigs / sizeof fatal_sigs[0]; i++)
         install_fatal(fatal_sigs[i]);

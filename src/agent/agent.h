@@ -167,6 +167,9 @@ struct ms_thread_regs {
 };
 void ms_threads_note_self(uintptr_t stack_marker) MS_HIDDEN;
 void ms_threads_note_exit(void) MS_HIDDEN;
+void ms_threads_note_main(void) MS_HIDDEN;
+/* the tid of a live thread started through pthread_create, or of the main thread; 0 */
+pid_t ms_threads_tid_of(pthread_t t) MS_HIDDEN;
 void ms_threads_after_fork_child(void) MS_HIDDEN;
 /* marker addresses of threads that have exited (their stacks may stay
  * mapped in glibc's cache: dead memory, not roots) */
@@ -278,6 +281,8 @@ static inline pid_t ms_trace_thread(void)
 /* a THREAD record with the calling thread's current name (pthread_setname_np, thread
    exit), if the thread has one already */
 void ms_trace_thread_named(void) MS_HIDDEN;
+/* a THREAD record for another thread, renamed by the caller (pthread_setname_np) */
+void ms_trace_thread_renamed(pid_t tid, const char *name) MS_HIDDEN;
 void ms_trace_thread_after_fork_child(void) MS_HIDDEN;
 
 /* ---- util ---------------------------------------------------------------- */

@@ -60,6 +60,7 @@ extern pid_t ms_trace_writer_tid(void) MS_HIDDEN;
 
 struct treg {
     uintptr_t marker;
+    pthread_t self; /* to find the tid of a thread renamed by another one */
     pid_t tid;
     int alive;
 };
@@ -97,6 +98,7 @@ void ms_threads_note_self(uintptr_t marker)
             }
         }
         treg[i].marker = marker;
+        treg[i].self = pthread_self();
         treg[i].tid = tid;
         treg[i].alive = 1;
     }
@@ -113,8 +115,36 @@ void ms_threads_note_exit(void)
     pthread_mutex_unlock(&treg_lock);
 }
 
+/* the main thread is not in the registry (it does not start through pthread_create) */
+static pthread_t main_self;
+static pid_t main_tid;
+
+void ms_threads_note_main(void)
+{
+    pid_t tid = gettid_raw();
+    if (tid == getpid()) {
+        main_self = pthread_self();
+        main_tid = tid;
+    }
+}
+
+pid_t ms_threads_tid_of(pthread_t t)
+{
+    pid_t tid = 0;
+    if (main_tid && pthread_equal(t, main_self))
+        return main_tid;
+    pthread_mutex_lock(&treg_lock);
+    for (size_t i = 0; i < treg_n; i++)
+        if (treg[i].alive && pthread_equal(treg[i].self, t))
+            tid = treg[i].tid;
+    pthread_mutex_unlock(&treg_lock);
+    return tid;
+}
+
 void ms_threads_after_fork_child(void)
 {
+    main_tid = 0;
+    ms_threads_note_main(); /* the forking thread is the child's main thread */
     pthread_mutex_init(&treg_lock, NULL);
     for (size_t i = 0; i < treg_n; i++)
         treg[i].alive = 0;

@@ -736,6 +736,12 @@ void ms_trace_thread_named(void)
     thread_record(ms_ts.trace_tid, name, 1);
 }
 
+void ms_trace_thread_renamed(pid_t tid, const char *name)
+{
+    if (trace_on && tid > 0)
+        thread_record(tid, name, 1);
+}
+
 void ms_trace_thread_after_fork_child(void)
 {
     ms_ts.trace_tid = 0;

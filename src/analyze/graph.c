@@ -936,6 +936,20 @@ static int by_retained_idx(const void *x, const void *y)
 /* why alive                                                           */
 /* ------------------------------------------------------------------ */
 
+static void chain_free(struct ms_gchain *ch)
+{
+    free(ch->query);
+    free(ch->site);
+    free(ch->why_not);
+    free(ch->root_label);
+    for (size_t i = 0; i < ch->nsteps; i++) {
+        free(ch->steps[i].site);
+        free(ch->steps[i].holder);
+    }
+    free(ch->steps);
+    memset(ch, 0, sizeof *ch);
+}
+
 static void why_alive(struct ctx *x, const struct graph *g, struct analysis *a, const char *query,
                       uint64_t want_stack, struct ms_gchain *ch)
 {
@@ -1070,6 +1084,62 @@ out:
     free(seen);
     free(par);
     free(q);
+}
+
+/* why alive for the sites with the most bytes in the graph: the
+ * MS_GRAPH_WHY_SITES largest that a root reaches (at most twice as many
+ * tried: each is one BFS over the graph) */
+static int by_bytes_desc(const void *x, const void *y)
+{
+    const uint64_t *a = x, *b = y; /* {bytes, stack id} */
+    if (a[0] != b[0])
+        return a[0] > b[0] ? -1 : 1;
+    return a[1] < b[1] ? -1 : a[1] > b[1];
+}
+
+static void why_top_sites(struct ctx *x, const struct graph *g, struct analysis *a, uint64_t skip_stack,
+                          struct ms_graph_info *info)
+{
+    size_t NB = a->f.NB;
+    uint64_t maxid = 0;
+    for (size_t v = 0; v < NB; v++)
+        if (g->stack[v] > maxid)
+            maxid = g->stack[v];
+    uint64_t *bytes = calloc(maxid + 1, sizeof *bytes);
+    info->why_sites = calloc(MS_GRAPH_WHY_SITES, sizeof *info->why_sites);
+    if (!bytes || !info->why_sites) {
+        free(bytes);
+        return;
+    }
+    size_t nsites = 0;
+    for (size_t v = 0; v < NB; v++) {
+        if (!bytes[g->stack[v]])
+            nsites++;
+        bytes[g->stack[v]] += g->size[v] ? g->size[v] : 1;
+    }
+    uint64_t (*order)[2] = malloc((nsites + 1) * sizeof *order);
+    size_t n = 0;
+    for (uint64_t id = 0; order && id <= maxid; id++)
+        if (bytes[id] && id != skip_stack) {
+            order[n][0] = bytes[id];
+            order[n][1] = id;
+            n++;
+        }
+    free(bytes);
+    if (!order)
+        return;
+    qsort(order, n, sizeof *order, by_bytes_desc);
+    for (size_t i = 0; i < n && i < 2 * MS_GRAPH_WHY_SITES && info->nwhy_sites < MS_GRAPH_WHY_SITES; i++) {
+        struct ms_gchain *ch = &info->why_sites[info->nwhy_sites];
+        memset(ch, 0, sizeof *ch);
+        ch->query = fmt("%" PRIu64, order[i][1]);
+        why_alive(x, g, a, NULL, order[i][1], ch);
+        if (ch->found)
+            info->nwhy_sites++;
+        else
+            chain_free(ch);
+    }
+    free(order);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1484,6 +1554,7 @@ struct ms_graph_info *ms_graph_analyze(const char *path, const char *why, uint64
             info->why.query = why ? strdup(why) : fmt("%" PRIu64, suspect_stack);
             why_alive(&x, last, &a, why, suspect_stack, &info->why);
         }
+        why_top_sites(&x, last, &a, info->have_why && info->why.found ? info->why.stack_id : 0, info);
         /* growth: the first graph's roots against these */
         if (first.have && info->ngraphs > 1) {
             info->have_growth = 1;
@@ -1543,6 +1614,12 @@ struct ms_graph_info *ms_graph_analyze(const char *path, const char *why, uint64
             if (why_root >= 0 && why_root == (long)perm[i])
                 info->why.root = (long)i;
         }
+        for (size_t k = 0; k < info->nwhy_sites; k++) /* (root indices before the sort) */
+            for (size_t i = 0; i < a.rs.n; i++)
+                if (info->why_sites[k].root == (long)perm[i]) {
+                    info->why_sites[k].root = (long)i;
+                    break;
+                }
         info->nroots = a.rs.n;
         if (build_tree(&x, last, &a, info, perm, 50) < 0) {
             free(perm);
@@ -1591,15 +1668,10 @@ void ms_graph_info_free(struct ms_graph_info *g)
         free(r->file);
     }
     free(g->roots);
-    free(g->why.query);
-    free(g->why.site);
-    free(g->why.why_not);
-    free(g->why.root_label);
-    for (size_t i = 0; i < g->why.nsteps; i++) {
-        free(g->why.steps[i].site);
-        free(g->why.steps[i].holder);
-    }
-    free(g->why.steps);
+    chain_free(&g->why);
+    for (size_t i = 0; i < g->nwhy_sites; i++)
+        chain_free(&g->why_sites[i]);
+    free(g->why_sites);
     for (size_t i = 0; i < g->ngrowth; i++) {
         free(g->growth[i].name);
         free(g->growth[i].where);
@@ -1743,6 +1815,41 @@ static void json_root(FILE *o, const struct ms_groot *r, uint64_t total)
     fputc('}', o);
 }
 
+static void json_chain(FILE *o, const struct ms_graph_info *g, const struct ms_gchain *w)
+{
+    fputs("{\"query\": ", o);
+    ms_an_json_str(o, w->query);
+    fprintf(o, ", \"found\": %s, \"site_blocks\": %" PRIu64 ", \"site_bytes\": %" PRIu64
+               ", \"stack_id\": %" PRIu64 ", \"site\": ",
+            w->found ? "true" : "false", w->site_blocks, w->site_bytes, w->stack_id);
+    ms_an_json_str(o, w->site);
+    fputs(", \"why_not\": ", o);
+    ms_an_json_str(o, w->why_not);
+    fputs(", \"root\": ", o);
+    if (w->found && w->root >= 0 && (size_t)w->root < g->nroots)
+        json_root(o, &g->roots[w->root], g->bytes);
+    else
+        fputs("null", o);
+    fputs(", \"root_label\": ", o);
+    ms_an_json_str(o, w->root_label);
+    fprintf(o, ", \"root_address\": \"0x%" PRIx64 "\", \"chain\": [", w->root_addr);
+    for (size_t i = 0; i < w->nsteps; i++) {
+        const struct ms_gstep *s = &w->steps[i];
+        fprintf(o, "%s{\"address\": \"0x%" PRIx64 "\", \"size\": %" PRIu64 ", \"stack_id\": %" PRIu64
+                   ", \"interior\": %s, \"site\": ",
+                i ? ", " : "", s->addr, s->size, s->stack_id, s->interior ? "true" : "false");
+        ms_an_json_str(o, s->site);
+        fputs(", \"holder\": ", o);
+        ms_an_json_str(o, i ? s->holder : NULL);
+        if (i && s->offset >= 0)
+            fprintf(o, ", \"offset\": %" PRId64, s->offset);
+        else
+            fputs(", \"offset\": null", o);
+        fputc('}', o);
+    }
+    fputs("]}", o);
+}
+
 void ms_graph_json(FILE *o, const struct ms_graph_info *g, int top)
 {
     if (!g || !g->ngraphs) {
@@ -1765,42 +1872,16 @@ void ms_graph_json(FILE *o, const struct ms_graph_info *g, int top)
         k++;
     }
     fputs("], \"why_alive\": ", o);
-    if (!g->have_why) {
+    if (!g->have_why)
         fputs("null", o);
-    } else {
-        const struct ms_gchain *w = &g->why;
-        fputs("{\"query\": ", o);
-        ms_an_json_str(o, w->query);
-        fprintf(o, ", \"found\": %s, \"site_blocks\": %" PRIu64 ", \"site_bytes\": %" PRIu64
-                   ", \"stack_id\": %" PRIu64 ", \"site\": ",
-                w->found ? "true" : "false", w->site_blocks, w->site_bytes, w->stack_id);
-        ms_an_json_str(o, w->site);
-        fputs(", \"why_not\": ", o);
-        ms_an_json_str(o, w->why_not);
-        fputs(", \"root\": ", o);
-        if (w->found && w->root >= 0 && (size_t)w->root < g->nroots)
-            json_root(o, &g->roots[w->root], g->bytes);
-        else
-            fputs("null", o);
-        fputs(", \"root_label\": ", o);
-        ms_an_json_str(o, w->root_label);
-        fprintf(o, ", \"root_address\": \"0x%" PRIx64 "\", \"chain\": [", w->root_addr);
-        for (size_t i = 0; i < w->nsteps; i++) {
-            const struct ms_gstep *s = &w->steps[i];
-            fprintf(o, "%s{\"address\": \"0x%" PRIx64 "\", \"size\": %" PRIu64 ", \"stack_id\": %" PRIu64
-                       ", \"interior\": %s, \"site\": ",
-                    i ? ", " : "", s->addr, s->size, s->stack_id, s->interior ? "true" : "false");
-            ms_an_json_str(o, s->site);
-            fputs(", \"holder\": ", o);
-            ms_an_json_str(o, i ? s->holder : NULL);
-            if (i && s->offset >= 0)
-                fprintf(o, ", \"offset\": %" PRId64, s->offset);
-            else
-                fputs(", \"offset\": null", o);
-            fputc('}', o);
-        }
-        fputs("]}", o);
+    else
+        json_chain(o, g, &g->why);
+    fputs(", \"why_alive_sites\": [", o);
+    for (size_t i = 0; i < g->nwhy_sites; i++) {
+        fputs(i ? ",\n     " : "\n     ", o);
+        json_chain(o, g, &g->why_sites[i]);
     }
+    fputs("]", o);
     fputs(", \"root_growth\": ", o);
     if (!g->have_growth) {
         fputs("null", o);

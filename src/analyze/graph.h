@@ -15,7 +15,7 @@
  *    root only ("shared");
  *  - "why alive": the shortest chain of pointers (BFS) from a root to a block
  *    of a site (the top growth suspect, or --why=SITE: a stack id or a
- *    function name);
+ *    function name), and for the few sites with the most bytes in the graph;
  *  - between the first and the last complete graph of the trace (two
  *    snapshots, or a snapshot and the exit check): which roots grew.
  * The result is plain data (struct ms_graph_info) for the text and JSON
@@ -116,6 +116,10 @@ struct ms_graph_info {
     size_t nroots;
     int have_why;
     struct ms_gchain why;
+    /* why alive for the sites with the most bytes in the graph (other than why's
+       site), those reachable from a root: at most MS_GRAPH_WHY_SITES */
+    struct ms_gchain *why_sites;
+    size_t nwhy_sites;
     int have_growth;          /* two graphs or more */
     uint64_t from_snapshot_id, from_time_ns;
     struct ms_ggrowth *growth; /* roots whose retained bytes changed, largest growth first */
@@ -128,6 +132,7 @@ struct ms_graph_info {
     size_t nseries;
 };
 #define MS_GRAPH_MAX_POINTS 64
+#define MS_GRAPH_WHY_SITES 5
 
 /* Read the trace at path and analyze its last complete graph.  why: NULL, or
    a site (a stack id in decimal, or a function name); suspect_stack: the

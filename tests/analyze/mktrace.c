@@ -171,14 +171,18 @@ static void wr(const void *p, size_t n)
 
 /* MKTRACE_SEED=FILE: also write the records as a seed for fuzz_trace's
    "framed" mode (first byte 0x03, header payload, then "CHNK" + raw records
-   of each chunk) */
+   of each chunk).  Kept only when asked for: it holds every record
+   uncompressed, so for `big` it grew with the trace (8.9 GB for 1e9 events). */
 static struct buf seed;
+static int want_seed;
 
 static void write_header(uint32_t version)
 {
     struct buf h = { 0 };
-    put(&seed, "\x03", 1);
-    put(&seed, hdr.b.p, hdr.b.n);
+    if (want_seed) {
+        put(&seed, "\x03", 1);
+        put(&seed, hdr.b.p, hdr.b.n);
+    }
     put(&h, "MSLTRACE", 8);
     put_u32(&h, version);
     put_u32(&h, (uint32_t)hdr.b.n);
@@ -203,8 +207,10 @@ static void flush_stream(struct stream *s)
     put_u32(&h, (uint32_t)cn);
     put_u32(&h, (uint32_t)s->b.n);
     put_u32(&h, fnv1a(c, cn));
-    put(&seed, "CHNK", 4);
-    put(&seed, s->b.p, s->b.n);
+    if (want_seed) {
+        put(&seed, "CHNK", 4);
+        put(&seed, s->b.p, s->b.n);
+    }
     if (nchunks < sizeof chunk_offs / sizeof chunk_offs[0])
         chunk_offs[nchunks] = out_off;
     nchunks++;
@@ -1013,6 +1019,7 @@ static void scenario_bad(const char *kind, const char *path)
 int main(int argc, char **argv)
 {
     make_stacks();
+    want_seed = getenv("MKTRACE_SEED") && *getenv("MKTRACE_SEED");
     if (getenv("MKTRACE_LAG"))
         next_lag_flush = lag_ns = strtoull(getenv("MKTRACE_LAG"), NULL, 10) * MS;
     if (argc == 4 && !strcmp(argv[1], "normal"))

@@ -106,5 +106,41 @@ t "threads: the text report's Threads section" sh -c '
   grep -Eq "^ +[0-9]+  gamma-... +10 +2.93 KiB +2.93 KiB +[0-9.]+ ms +0 B +2.93 KiB +0 B$" tn.txt &&
   grep -q "leaked from sites several threads allocated from: 154 B" tn.txt || { cat tn.txt; exit 1; }'
 
+# ---- the agent's own calls at exit are not the program's allocations
+gcc -O0 -g -o own_allocs "$T/progs/own_allocs.c" || exit 1
+printf '{\n  unrelated\n  Memcheck:Leak\n  fun:no_such_function\n}\n' >own.supp
+for k in 1 2; do
+    opts="--log-file=/dev/null"
+    [ $k = 2 ] && opts="--log-file=$W/own.log --suppressions=$W/own.supp --track-fds=yes"
+    rm -f own.trace
+    "$MS" run $opts --trace="$W/own.trace" -- ./own_allocs >own.out 2>&1
+    "$AN" report --format=json own.trace >own.json 2>/dev/null
+    t "agent's own exit-time allocations are not the program's ($([ $k = 1 ] && echo defaults || echo 'log file, suppressions, track-fds'))" $PY own.json - \
+        "(P['allocations'], P['allocated_bytes'], P['frees']) == (3, 600, 1)" \
+        "sorted(fn(x) for x in P['top_allocations']) == ['main', 'main', 'main']"
+done
+
+# ---- threads renamed by another thread, then SIGKILL (no exit-time names): the names
+# must be in the trace from the renames themselves (before, only the thread's own
+# rename, its exit and the end of the run wrote a THREAD record)
+mkdir -p ren
+"$MS" run --log-file=/dev/null --trace="$W/ren/tr.%p.trace" -- ./threads_named renamed >ren.out 2>&1 &
+RUNPID=$!
+renamed_in_trace() {
+    "$AN" report --format=dump ren/tr.*.trace 2>/dev/null >ren.dump &&
+        grep -q '^THREAD .* name="delta-renamed"$' ren.dump && grep -q '^THREAD .* name="boss-renamed"$' ren.dump
+}
+for i in $(seq 100); do # the writer flushes every 50 ms; up to 10 s under load
+    grep -qx renamed ren.out && renamed_in_trace && break
+    sleep 0.1
+done
+TPID=$(ls ren/ 2>/dev/null | sed -n 's/^tr\.\([0-9]*\)\.trace$/\1/p' | head -1)
+[ -n "$TPID" ] && kill -9 "$TPID"
+wait "$RUNPID"
+"$AN" report --format=json ren/tr.*.trace >ren.json 2>/dev/null
+t "threads: renamed by another thread, then killed: the report has the new names" $PY ren.json - \
+    "sorted(x['name'] for x in P['thread_breakdown']['threads']) == ['boss-renamed', 'delta-renamed']" \
+    "[x['allocations'] for x in P['thread_breakdown']['threads'] if x['name'] == 'delta-renamed'] == [5]"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

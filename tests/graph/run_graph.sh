@@ -256,6 +256,57 @@ more = 1 if t[first]["more"]["children"] else 0
 print("rows=%d shown=%d expanded=%d collapsed=%d series=%d" % (len(t), len(roots), len(roots) + len(kids) + more, len(roots), len(g["root_series"]["roots"])))')
     check "html: the page runs without a JavaScript error; the dominator tree expands and collapses by click ($want)" $(grep -q '<body data-status="ready"' kdom.html && grep -q '<div id="ms-errors"></div>' kdom.html && grep -q "data-selftest-graph=\"$want open=" kdom.html && echo 0 || echo 1) kdom.html
     check "html: the section names the roots and the graph" $(grep -qF "Retained by root: the dominator tree of the exit check" kdom.html && grep -qF "g_registry (graph_prog, .bss)" kdom.html && grep -qF "19,992 more, the smallest" kdom.html && echo 0 || echo 1)
+    # why alive in the page: the top growth suspect (build_registry, held by g_registry) and
+    # the sites with the most bytes in the graph, the same chains as the JSON, each step
+    # named by site, globals by symbol, field offsets as in the text (build_shared+0x18)
+    check "html: Why alive shows the chains of the JSON (suspect build_registry from g_registry+0; build_shared held at build_shared+0x18; at most 6)" $(python3 - kdom.html kt.json <<'EOF2' >kw.log 2>&1 && echo 0 || echo 1
+import html, json, re, sys
+d = open(sys.argv[1], encoding="utf-8").read()
+g = json.load(open(sys.argv[2]))["processes"][0]["heap_graph"]
+sec = re.search(r'<div class="whyalive" id="why-0">(.*?)</div></div>(?=<h3>Retained per root)', d, re.S)
+assert sec, "no Why alive section"
+assert "Why alive: the shortest chain of pointers from a root to a block of the site (the exit check)" in sec.group(1)
+chains = []
+for m in re.finditer(r'<div class="whychain" data-stack="(\d+)">(.*?)</ol>', sec.group(1), re.S):
+    lis = [html.unescape(re.sub(r"<[^>]*>", "", x)).replace("\u00a0", " ").strip() for x in re.findall(r"<li[^>]*>(.*?)</li>", m.group(2), re.S)]
+    head = html.unescape(re.sub(r"<[^>]*>", "", re.search(r'<div class="whyhead">(.*?)</div>', m.group(2), re.S).group(1)))
+    chains.append((int(m.group(1)), head, lis))
+want = [g["why_alive"]] + g["why_alive_sites"]
+assert 2 <= len(chains) == len(want) <= 6, (len(chains), len(want))
+for (sid, head, lis), w in zip(chains, want):
+    assert sid == w["stack_id"] and w["site"] in head, (sid, head, w["site"])
+    assert lis[0].startswith(w["root_label"]) and len(lis) == 1 + len(w["chain"]), lis
+    for li, s in zip(lis[1:], w["chain"]):
+        assert li.startswith("\u2192 " + s["site"] + "  " + s["address"] + " ("), (li, s)
+sid, head, lis = chains[0]
+assert head.startswith("top growth suspectbuild_registry (graph_prog.c:"), head
+assert lis[0] == "g_registry+0 (graph_prog, .bss)  [global]" and "build_registry (graph_prog.c:" in lis[1], lis
+sh = [c for c in chains if "build_shared (graph_prog.c:" in c[1]]
+assert sh and any(l.endswith(", held at build_shared+0x18") for l in sh[0][2]), sh
+assert all(c[1].startswith("site with the most bytes in the graph") for c in chains[1:])
+print("ok", len(chains), "chains")
+EOF2
+) kw.log
+    chrome --window-size=1400,1000 --screenshot="$T/why.png" "file://$T/k.html#why-0" >/dev/null
+    check "html: a screenshot of the Why alive section (#why-0) is not blank" $(python3 - "$T/why.png" <<'EOF2' >kws.log 2>&1 && echo 0 || echo 1
+import struct, sys, zlib
+b = open(sys.argv[1], "rb").read()
+assert b[:8] == b"\x89PNG\r\n\x1a\n"
+w, h, depth, ctype = struct.unpack(">IIBB", b[16:26])
+data, i = b"", 8
+while i < len(b):
+    n, = struct.unpack(">I", b[i:i + 4]); kind = b[i + 4:i + 8]
+    if kind == b"IDAT": data += b[i + 8:i + 8 + n]
+    i += 12 + n
+raw = zlib.decompress(data)
+bpp = {2: 3, 6: 4}[ctype]
+# filter bytes aside, the distinct byte values of the rows say whether anything is drawn
+rows = [raw[y * (w * bpp + 1) + 1:(y + 1) * (w * bpp + 1)] for y in range(h)]
+busy = sum(1 for r in rows if len(set(r)) > 8)
+assert (w, h) == (1400, 1000) and busy > 200, (w, h, busy)
+print("rows with content", busy)
+EOF2
+) kws.log
     "$MS" report --format=html -o g.html g.trace 2>&1
     chrome --window-size=1400,1000 --dump-dom "file://$T/g.html" >gdom.html
     check "html: retained per root over 3 graphs, a sparkline per root" $(grep -q '<body data-status="ready"' gdom.html && grep -qF "3 graphs: snapshot 1 (command) at" gdom.html && python3 -c '
