@@ -36,82 +36,143 @@
 /* ---- magic words */
 #define POOL_LIVE 0x4d53504cu /* "MSPL" */
 #define POOL_DEAD 0x44454144u /* "DEAD" */
-#define BLK_LIVE  0xb10c1a7eu
-#define BLK_FREED 0xf7eeb10cu
+/* a block's magic: the high 21 bits of blk.sm (the low 11 hold its size) */
+#define BLK_MAGIC_MASK 0xfffff800u
+#define BLK_SIZE_MASK  0x000007ffu
+#define BLK_LIVE       0xb10c1800u
+#define BLK_FREED      0xf7eeb000u
 
-/* ---- block header: 32 bytes, the last word right before the user bytes */
+/* ---- block header: 8 bytes, right before the user bytes (which are
+ * 16-byte aligned, so the header is at 8 mod 16).  The allocation site is
+ * an interned id (see the site table below); the chunk is found by
+ * alignment; the rare extension (destructors, adopters, foreign owner) by
+ * the chunk's ext map (small) or the large block's prefix. */
 struct ext;
 struct blk {
-    const char *file; /* allocation site; once freed, the freeing site */
-    struct ext *ext;  /* NULL, or the block's ext; freed: next in free list */
-    uint32_t size;    /* requested size (large: min(size, UINT32_MAX)) */
-    uint32_t lf;      /* line (low 24 bits) | flags << 24 */
-    uint32_t choff;   /* offset from the chunk start; 0: large block */
-    uint32_t magic;   /* BLK_LIVE / BLK_FREED: the front canary */
+    uint32_t sf; /* site id (low 24 bits) | flags << 24; freed: the freeing site */
+    uint32_t sm; /* size (small: requested size; large: 0) | magic (high 21 bits) */
 };
 #define HDR         ((size_t)sizeof(struct blk))
 #define BF_DEBUG    0x01u /* has the tail canary */
 #define BF_FOREIGN  0x02u /* owned by a pool other than its chunk's */
-#define BF_FREESITE 0x04u /* file/line say where it was freed */
-#define LINE_MASK   0xffffffu
+#define BF_FREESITE 0x04u /* the site is where it was freed */
+#define BF_FILLED   0x08u /* freed in debug mode: user bytes hold MS_POOL_FILL_FREED */
+#define BF_LARGE    0x10u /* its own malloc, behind a struct lhdr */
+#define BF_EXT      0x20u /* has a struct ext */
+#define SITE_MASK   0xffffffu
 #define TAIL        8u /* debug tail canary bytes */
 
 static inline unsigned blk_flags(const struct blk *h)
 {
-    return h->lf >> 24;
+    return h->sf >> 24;
 }
-static inline int blk_line(const struct blk *h)
+static inline uint32_t blk_site(const struct blk *h)
 {
-    return (int)(h->lf & LINE_MASK);
+    return h->sf & SITE_MASK;
 }
-static inline uint32_t mk_lf(int line, unsigned flags)
+static inline uint32_t blk_magic(const struct blk *h)
 {
-    return ((uint32_t)line & LINE_MASK) | ((uint32_t)flags << 24);
+    return h->sm & BLK_MAGIC_MASK;
 }
-/* footprint of a small block of n bytes (n <= SMALL_USER) */
+static inline void blk_set_flag(struct blk *h, unsigned f)
+{
+    h->sf |= (uint32_t)f << 24;
+}
+static inline void blk_clear_flag(struct blk *h, unsigned f)
+{
+    h->sf &= ~((uint32_t)f << 24);
+}
+/* footprint of a small block of n bytes (n <= SMALL_USER): header and user
+ * bytes (and debug tail) rounded up to 16, so the next header stays at 8 mod 16 */
 static inline size_t fp_small(size_t n, unsigned dbg)
 {
-    size_t u = (n + (dbg ? TAIL : 0) + 15) & ~(size_t)15;
-    return HDR + (u ? u : 16);
+    return (HDR + n + (dbg ? TAIL : 0) + 15) & ~(size_t)15;
 }
 
 #define SMALL_USER MS_POOL_SMALL_MAX
 #define NCLASS     ((HDR + SMALL_USER + TAIL + 15) / 16 + 1)
 
-/* ---- chunks: 48-byte header */
-#define NCHUNKCLS  4 /* 8K 16K 32K 64K */
-#define CHUNK_MIN  8192u
+/* ---- the site table (pool.c): (file, line) pairs interned to 24-bit ids;
+ * id 0 is (NULL, 0).  Ids never change and entries never move, so reading
+ * one needs no lock. */
+struct msite {
+    const char *file;
+    int line;
+};
+#define SITE_BLK_BITS 12
+#define SITE_NBLK     (1u << (24 - SITE_BLK_BITS))
+extern struct msite *_Atomic ms_g_site_blk[SITE_NBLK] MS_HIDDEN;
+MS_HIDDEN uint32_t ms_site_intern(const char *file, int line);
+static inline const struct msite *site_get(uint32_t id)
+{
+    static const struct msite none = {NULL, 0};
+    struct msite *b = atomic_load_explicit(&ms_g_site_blk[id >> SITE_BLK_BITS], memory_order_acquire);
+    return b ? &b[id & ((1u << SITE_BLK_BITS) - 1)] : &none;
+}
+static inline const char *blk_file(const struct blk *h)
+{
+    return site_get(blk_site(h))->file;
+}
+static inline int blk_line(const struct blk *h)
+{
+    return site_get(blk_site(h))->line;
+}
+
+/* ---- chunks: 8 KiB each, 8 KiB aligned (a block's chunk is its address
+ * rounded down); 56-byte header, so blocks start at 8 mod 16 */
+#define CHUNK_SIZE 8192u
+#define CHUNK_EMAP (CHUNK_SIZE / 16) /* ext map slots: one per 16 bytes */
 struct chunk {
-    struct chunk *next;   /* the pool's chunks, newest first; cache list */
+    struct chunk *next;   /* the pool's chunks, newest first */
     struct ms_pool *owner;/* NULL once orphaned (pool gone, foreign blocks live) */
     char *end;            /* end of the chunk */
     char *used;           /* end of the carved part (retired chunks) */
     char *start;          /* first block */
+    struct ext **emap;    /* NULL, or the exts of its blocks by offset / 16 */
     _Atomic uint32_t refs; /* 1 for the owner + one per foreign block */
-    uint32_t cls;         /* size class: CHUNK_MIN << cls bytes */
+    uint32_t pad;
 };
 #define CHUNK_HDR ((size_t)sizeof(struct chunk))
+_Static_assert(CHUNK_HDR % 16 == 8, "blocks must start at 8 mod 16");
 static inline struct chunk *blk_chunk(const struct blk *h)
 {
-    return (struct chunk *)((char *)h - h->choff);
+    return (struct chunk *)((uintptr_t)h & ~(uintptr_t)(CHUNK_SIZE - 1));
+}
+static inline size_t blk_slot(const struct blk *h)
+{
+    return ((uintptr_t)h & (CHUNK_SIZE - 1)) >> 4;
 }
 
-/* ---- large blocks: 48-byte prefix */
+/* ---- large blocks: 56-byte prefix (so the user bytes are 16-aligned) */
 struct lhdr {
     struct lhdr *prev, *next; /* the owner's large list */
     struct ms_pool *owner;
     size_t size;
     size_t alloc; /* bytes malloc'd */
+    struct ext *ext;
     size_t pad;
 };
 #define LHDR ((size_t)sizeof(struct lhdr))
+_Static_assert((LHDR + HDR) % 16 == 0, "large blocks' user bytes must be 16-aligned");
+static inline int blk_large(const struct blk *h)
+{
+    return (blk_flags(h) & BF_LARGE) != 0;
+}
 static inline struct lhdr *blk_lhdr(const struct blk *h)
 {
     return (struct lhdr *)((char *)h - LHDR);
 }
 static inline size_t blk_size(const struct blk *h)
 {
-    return h->choff ? h->size : blk_lhdr(h)->size;
+    return blk_large(h) ? blk_lhdr(h)->size : (h->sm & BLK_SIZE_MASK);
+}
+static inline struct ext *blk_ext(const struct blk *h)
+{
+    if (MS_LIKELY(!(blk_flags(h) & BF_EXT)))
+        return NULL;
+    if (blk_large(h))
+        return blk_lhdr(h)->ext;
+    return blk_chunk(h)->emap[blk_slot(h)];
 }
 
 /* ---- block extension */
@@ -157,17 +218,40 @@ struct ref {
 #define PF_ROOT     0x8u /* registered root */
 #define PF_QUAR     0x10u /* in the quarantine */
 #define PF_STOLEN   0x20u /* a block of its chunks was stolen out once */
+#define PF_EMAP     0x40u /* one of its chunks got an ext map */
+
+/* the allocation fast path's gate: magic and `slow` read as one word */
+#define PS_LIM  0x1u /* lim != NULL: every allocation is checked against a limit */
+#define PS_FL   0x2u /* has free lists: allocations look there first */
+#define POOL_GATE ((uint64_t)POOL_LIVE) /* live, slow == 0 (little-endian) */
+
+/* a pool's cache of interned sites (NSITEC entries, direct-mapped) */
+#define NSITEC 8
+struct site_cache {
+    const char *file;
+    uint32_t line;
+    uint32_t id;
+};
+#define NCHUNKS_IN 8 /* chunk pointers kept in the pool (destroy reads no chunk header) */
 
 struct ms_pool {
-    uint32_t magic;
-    uint32_t flags;
+    union {
+        struct {
+            uint32_t magic;
+            uint32_t slow; /* PS_* */
+        };
+        uint64_t gate;
+    };
     char *cur, *end;        /* bump pointer in the current chunk */
+    size_t bytes, nblocks;  /* own live blocks */
+    struct site_cache sc[NSITEC];
+    uint32_t flags;
     struct chunk *chunk;    /* current chunk = head of the chunk list; the
                                last one (the first made) holds the pool */
     struct blk **fl;        /* free lists by footprint/16 (lazy) */
-    size_t bytes, nblocks;  /* own live blocks */
     struct ms_pool *lim;    /* nearest limited ancestor-or-self */
     size_t nchunks;
+    struct chunk *chunks[NCHUNKS_IN]; /* the first NCHUNKS_IN chunks, oldest first */
     /* tree */
     struct ms_pool *parent, *first_child, *prev, *next;
     struct ms_pool *pending; /* children still to destroy */
@@ -205,7 +289,10 @@ MS_HIDDEN void *ms_raw_alloc(size_t n);
 MS_HIDDEN void *ms_raw_calloc(size_t n);
 MS_HIDDEN void *ms_raw_realloc(void *p, size_t old, size_t n);
 MS_HIDDEN void ms_raw_free(void *p, size_t n);
-MS_HIDDEN struct chunk *ms_chunk_get(unsigned cls);
+MS_HIDDEN struct chunk *ms_chunk_get(void);
+MS_HIDDEN uint32_t ms_site_miss(struct ms_pool *p, const char *file, int line);
+MS_HIDDEN void ms_blk_set_ext(struct blk *h, struct ext *e);
+MS_HIDDEN int ms_emap_reserve(struct blk *h);
 MS_HIDDEN void ms_chunk_unref(struct chunk *c);
 MS_HIDDEN void ms_report(int kind, const char *what, const void *ptr, size_t size, const char *file, int line,
                          const char *first_file, int first_line);
@@ -256,6 +343,23 @@ static inline int debug_mode(void)
 static inline struct ms_pool *lim_next(const struct ms_pool *l)
 {
     return l->parent ? l->parent->lim : NULL;
+}
+/* Set p's nearest limited ancestor (and its gate bit). */
+static inline void set_lim(struct ms_pool *p, struct ms_pool *l)
+{
+    p->lim = l;
+    if (l)
+        p->slow |= PS_LIM;
+    else
+        p->slow &= ~PS_LIM;
+}
+/* The site id of file:line, through p's cache. */
+static inline uint32_t site_id(struct ms_pool *p, const char *file, int line)
+{
+    struct site_cache *e = &p->sc[(((uintptr_t)file >> 4) ^ (unsigned)line) & (NSITEC - 1)];
+    if (MS_LIKELY(e->file == file && e->line == (uint32_t)line))
+        return e->id;
+    return ms_site_miss(p, file, line);
 }
 
 #endif
