@@ -21,6 +21,7 @@
 
 /* ---------------------------------------------------------------- settings */
 _Atomic int ms_g_slow;
+_Atomic uint64_t ms_g_gate = POOL_GATE;
 _Atomic int ms_g_emit;
 _Atomic int ms_g_debug;
 _Atomic(ms_pool_agent_event_fn) ms_g_agent;
@@ -149,10 +150,10 @@ out:
 }
 
 /* site_id's miss: intern, and remember in p's cache. */
-uint32_t ms_site_miss(struct ms_pool *p, const char *file, int line)
+__attribute__((noinline)) uint32_t ms_site_miss(struct ms_pool *p, const char *file, int line)
 {
     uint32_t id = ms_site_intern(file, line);
-    struct site_cache *e = &p->sc[(((uintptr_t)file >> 4) ^ (unsigned)line) & (NSITEC - 1)];
+    struct site_cache *e = site_slot_of(p, file, line);
     e->file = file;
     e->line = (uint32_t)line;
     e->id = id;
@@ -163,7 +164,9 @@ static void update_slow(void)
 {
     int e = atomic_load(&ms_g_hook) != NULL || atomic_load(&ms_g_agent) != NULL;
     atomic_store(&ms_g_emit, e);
-    atomic_store(&ms_g_slow, e || atomic_load(&ms_g_debug));
+    int slow = e || atomic_load(&ms_g_debug);
+    atomic_store(&ms_g_slow, slow);
+    atomic_store(&ms_g_gate, slow ? ~(uint64_t)0 : POOL_GATE);
 }
 
 /* Under `memsleuth run` the agent exports a table of hooks (see
@@ -689,6 +692,7 @@ static struct blk *carve_new_chunk(struct ms_pool *p, size_t fp)
     struct chunk *c = ms_chunk_get();
     if (!c)
         return NULL;
+    pool_fold(p);
     p->chunk->used = p->cur;
     c->owner = p;
     c->next = p->chunk;
@@ -813,30 +817,32 @@ static void *alloc_slow(struct ms_pool *p, size_t n, const char *file, int line,
 
 /* ------------------------------------------------------ allocation API */
 /* The fast path: a live pool with no limit above it and no free lists (its
- * gate word), no debug mode or events, a small block, room in the current
- * chunk.  It writes one 8-byte header (the site id through the pool's site
- * cache, the size, the magic) and bumps. */
+ * gate word; ms_g_gate differs from it in debug mode or while events are
+ * wanted), a small block, the site in the
+ * pool's site cache, room in the current chunk.  It writes one 8-byte
+ * header (site id, size, magic) and bumps; anything else is alloc_slow's
+ * (a tail call: the fast path calls nothing, so it saves no registers). */
 void *ms_pool_alloc_at(struct ms_pool *p, size_t n, const char *file, int line)
 {
-    if (MS_UNLIKELY(p == NULL) || MS_UNLIKELY(p->gate != POOL_GATE) || MS_UNLIKELY((n > SMALL_USER) | slow_mode()))
+    if (MS_UNLIKELY(p == NULL) || MS_UNLIKELY(p->gate != atomic_load_explicit(&ms_g_gate, memory_order_relaxed)) ||
+        MS_UNLIKELY(n > SMALL_USER))
         return alloc_slow(p, n, file, line, 0);
     size_t fp = fp_small(n, 0);
     char *c = p->cur;
-    if (MS_UNLIKELY((size_t)(p->end - c) < fp))
+    const struct site_cache *sc = site_slot_of(p, file, line);
+    if (MS_UNLIKELY(((size_t)(p->end - c) < fp) | !site_hit(sc, file, line)))
         return alloc_slow(p, n, file, line, 0);
     p->cur = c + fp;
-    struct blk *h = (struct blk *)c;
-    UNPOISON(h, fp);
-    h->sf = site_id(p, file, line);
-    h->sm = (uint32_t)n | BLK_LIVE;
-    p->bytes += n;
-    p->nblocks++;
-    return h + 1;
+    UNPOISON(c, fp);
+    uint64_t w = BLK_WORD(sc->id, (uint32_t)n | BLK_LIVE);
+    memcpy(c, &w, sizeof w);
+    p->fastc += FASTC_ONE + n;
+    return c + HDR;
 }
 
 void *ms_pool_zalloc_at(struct ms_pool *p, size_t n, const char *file, int line)
 {
-    if (MS_UNLIKELY(p == NULL) || MS_UNLIKELY(p->gate != POOL_GATE) || MS_UNLIKELY(slow_mode()))
+    if (MS_UNLIKELY(p == NULL) || MS_UNLIKELY(p->gate != atomic_load_explicit(&ms_g_gate, memory_order_relaxed)))
         return alloc_slow(p, n, file, line, 1);
     void *r = ms_pool_alloc_at(p, n, file, line);
     if (r)
@@ -937,6 +943,7 @@ static inline void small_reuse(struct ms_pool *p, struct blk *h, size_t fp)
 {
     if ((char *)h + fp == p->cur) {
         p->cur = (char *)h;
+        pool_fold(p); /* the bump pointer may pass here again: see pool_fold */
         POISON(h + 1, fp - HDR);
         return;
     }
@@ -1045,10 +1052,13 @@ int ms_pool_free_at(void *ptr, const char *file, int line)
     struct ms_pool *p = blk_chunk(h)->owner;
     if (MS_UNLIKELY(p->lim != NULL))
         return free_slow(h, file, line);
+    const struct site_cache *sc = site_slot_of(p, file, line);
+    if (MS_UNLIKELY(!site_hit(sc, file, line)))
+        return free_slow(h, file, line);
     size_t n = sm & BLK_SIZE_MASK;
     p->bytes -= n;
     p->nblocks--;
-    h->sf = site_id(p, file, line) | (uint32_t)BF_FREESITE << 24;
+    h->sf = sc->id | (uint32_t)BF_FREESITE << 24;
     h->sm = (uint32_t)n | BLK_FREED;
     small_reuse(p, h, fp_small(n, 0));
     return 0;

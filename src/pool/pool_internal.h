@@ -223,7 +223,13 @@ struct ref {
 /* the allocation fast path's gate: magic and `slow` read as one word */
 #define PS_LIM  0x1u /* lim != NULL: every allocation is checked against a limit */
 #define PS_FL   0x2u /* has free lists: allocations look there first */
-#define POOL_GATE ((uint64_t)POOL_LIVE) /* live, slow == 0 (little-endian) */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define POOL_GATE ((uint64_t)POOL_LIVE << 32) /* live, slow == 0 */
+#define BLK_WORD(sf, sm) ((uint64_t)(sf) << 32 | (sm))
+#else
+#define POOL_GATE ((uint64_t)POOL_LIVE) /* live, slow == 0 */
+#define BLK_WORD(sf, sm) ((uint64_t)(sm) << 32 | (sf)) /* a struct blk as one store */
+#endif
 
 /* a pool's cache of interned sites (NSITEC entries, direct-mapped) */
 #define NSITEC 8
@@ -243,7 +249,9 @@ struct ms_pool {
         uint64_t gate;
     };
     char *cur, *end;        /* bump pointer in the current chunk */
-    size_t bytes, nblocks;  /* own live blocks */
+    uint64_t fastc;         /* the fast path's count since the last fold:
+                               blocks << FASTC_SHIFT | bytes (see pool_fold) */
+    size_t bytes, nblocks;  /* own live blocks (plus fastc's: pool_bytes) */
     struct site_cache sc[NSITEC];
     uint32_t flags;
     struct chunk *chunk;    /* current chunk = head of the chunk list; the
@@ -271,6 +279,7 @@ struct ms_pool {
 
 /* ---- process-wide state (pool.c) */
 extern _Atomic int ms_g_slow MS_HIDDEN;   /* debug || hook || agent */
+extern _Atomic uint64_t ms_g_gate MS_HIDDEN; /* POOL_GATE, or (slow mode) a value no pool has */
 extern _Atomic int ms_g_emit MS_HIDDEN;   /* hook || agent: events wanted */
 extern _Atomic(ms_pool_agent_event_fn) ms_g_agent MS_HIDDEN; /* memsleuth's agent (pool_agent.h) */
 extern _Atomic int ms_g_debug MS_HIDDEN;
@@ -344,6 +353,26 @@ static inline struct ms_pool *lim_next(const struct ms_pool *l)
 {
     return l->parent ? l->parent->lim : NULL;
 }
+/* The allocation fast path counts into one word, fastc (one add instead of
+ * two).  It is folded into bytes and nblocks whenever the current chunk
+ * changes and when a free moves the bump pointer back, so it never holds
+ * more than one chunk's blocks: no field overflows into the other. */
+#define FASTC_SHIFT 40
+#define FASTC_ONE   ((uint64_t)1 << FASTC_SHIFT)
+static inline void pool_fold(struct ms_pool *p)
+{
+    p->bytes += p->fastc & (FASTC_ONE - 1);
+    p->nblocks += p->fastc >> FASTC_SHIFT;
+    p->fastc = 0;
+}
+static inline size_t pool_bytes(const struct ms_pool *p)
+{
+    return p->bytes + (size_t)(p->fastc & (FASTC_ONE - 1));
+}
+static inline size_t pool_blocks(const struct ms_pool *p)
+{
+    return p->nblocks + (size_t)(p->fastc >> FASTC_SHIFT);
+}
 /* Set p's nearest limited ancestor (and its gate bit). */
 static inline void set_lim(struct ms_pool *p, struct ms_pool *l)
 {
@@ -353,11 +382,21 @@ static inline void set_lim(struct ms_pool *p, struct ms_pool *l)
     else
         p->slow &= ~PS_LIM;
 }
+/* p's site cache entry for file:line (which may hold another site) */
+static inline struct site_cache *site_slot_of(struct ms_pool *p, const char *file, int line)
+{
+    (void)file; /* by line alone: one instruction less on the fast path */
+    return &p->sc[(unsigned)line & (NSITEC - 1)];
+}
+static inline int site_hit(const struct site_cache *e, const char *file, int line)
+{
+    return e->file == file && e->line == (uint32_t)line;
+}
 /* The site id of file:line, through p's cache. */
 static inline uint32_t site_id(struct ms_pool *p, const char *file, int line)
 {
-    struct site_cache *e = &p->sc[(((uintptr_t)file >> 4) ^ (unsigned)line) & (NSITEC - 1)];
-    if (MS_LIKELY(e->file == file && e->line == (uint32_t)line))
+    struct site_cache *e = site_slot_of(p, file, line);
+    if (MS_LIKELY(site_hit(e, file, line)))
         return e->id;
     return ms_site_miss(p, file, line);
 }

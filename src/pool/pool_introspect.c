@@ -29,8 +29,8 @@ static void totals(struct ms_pool *top)
 {
     struct ms_pool *x = top;
     for (;;) {
-        x->s_bytes = x->bytes;
-        x->s_blocks = x->nblocks;
+        x->s_bytes = pool_bytes(x);
+        x->s_blocks = pool_blocks(x);
         x->s_pools = 1;
         if (x->first_child) {
             x = x->first_child;
@@ -57,7 +57,7 @@ size_t ms_subtree_bytes(struct ms_pool *p)
     size_t b = 0;
     unsigned d = 0;
     for (struct ms_pool *x = p; x; x = next_pre(x, p, &d))
-        b += x->bytes;
+        b += pool_bytes(x);
     return b;
 }
 
@@ -94,8 +94,8 @@ void ms_fill_info(struct ms_pool *x, struct ms_pool_node_info *o)
     o->name = x->name;
     o->file = x->file;
     o->line = x->line;
-    o->bytes = x->bytes;
-    o->blocks = x->nblocks;
+    o->bytes = pool_bytes(x);
+    o->blocks = pool_blocks(x);
     o->subtree_bytes = x->s_bytes;
     o->subtree_blocks = x->s_blocks;
     o->subtree_pools = x->s_pools;
@@ -537,7 +537,7 @@ static void check_pool(struct ms_pool *x, struct check_ctx *cc)
             blocks++;
         }
     }
-    if (bytes != x->bytes || blocks != x->nblocks)
+    if (bytes != pool_bytes(x) || blocks != pool_blocks(x))
         corrupt(cc, "pool byte or block count wrong", x);
     if (x->limit && x->used != x->s_bytes)
         corrupt(cc, "limit use wrong", x);

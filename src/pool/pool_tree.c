@@ -810,7 +810,7 @@ static void release_pool(struct ms_pool *n, const char *file, int line)
     reg_del(n);
     unlink_child(n);
     if (parent && parent->lim)
-        ms_limit_sub(parent, n->bytes);
+        ms_limit_sub(parent, pool_bytes(n));
     ms_pool_release_memory(n, file, line);
 }
 
