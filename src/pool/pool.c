@@ -36,14 +36,44 @@ pthread_mutex_t ms_g_reg_lock = PTHREAD_MUTEX_INITIALIZER;
 struct ms_pool *ms_g_roots, *ms_g_roots_tail;
 size_t ms_g_nroots;
 
-/* The chunk cache: per size class a stack of chunk pointers (the chunks'
- * own memory is not touched while they wait: no cache misses on them),
- * under a spin lock (held for a few instructions). */
-#define CACHE_SLOTS 8192
+/* Chunks come from slabs: SLAB_CHUNKS chunks in one underlying allocation
+ * aligned to its size (a chunk finds its slab by rounding down, so that
+ * giving chunks back reads no chunk header: no cache misses on them), with
+ * the slab's record after its last chunk.  (One malloc per chunk with 8 KiB
+ * alignment would leave an 8 KiB hole in the heap before each chunk, and
+ * glibc touches those: twice the resident memory.)  A slab's free chunks
+ * are a bit mask, and so are its "cold" free chunks, whose pages are not
+ * (or no longer) resident: never used yet, or given back with madvise.
+ * Slabs with free chunks are on a list, most recently used first.  The
+ * cache is the warm free chunks (cached_bytes), under a spin lock (held for
+ * a few instructions); past its limit, slabs whose chunks are all free go
+ * back to malloc, then warm chunks are made cold. */
+#define SLAB_CHUNKS 32
+#define SLAB_BYTES  ((size_t)CHUNK_SIZE * SLAB_CHUNKS)
+#define SLAB_ALL    0xffffffffu
+struct slab {
+    struct slab *prev, *next; /* the list of slabs with free chunks */
+    uint32_t freemask;        /* bit i: chunk i is free */
+    uint32_t coldmask;        /* bit i: chunk i is free and not resident */
+    uint32_t listed;
+};
+#define SLAB_ALLOC (SLAB_BYTES + sizeof(struct slab))
 static atomic_flag g_cache_spin = ATOMIC_FLAG_INIT;
-static struct chunk *g_cache[CACHE_SLOTS];
-static unsigned g_ncache;
+static struct slab *g_partial; /* slabs with free chunks */
 static size_t g_cache_bytes, g_cache_limit = (size_t)64 << 20;
+
+static inline char *slab_base(const void *c)
+{
+    return (char *)((uintptr_t)c & ~(uintptr_t)(SLAB_BYTES - 1));
+}
+static inline struct slab *slab_of(const void *c)
+{
+    return (struct slab *)(slab_base(c) + SLAB_BYTES);
+}
+static inline char *slab_mem(struct slab *s) /* its first chunk */
+{
+    return (char *)s - SLAB_BYTES;
+}
 
 static void cache_lock(void)
 {
@@ -352,6 +382,93 @@ void ms_raw_free(void *p, size_t n)
 }
 
 /* ------------------------------------------------------ chunk cache */
+static void slab_list(struct slab *s)
+{
+    s->prev = NULL;
+    s->next = g_partial;
+    if (g_partial)
+        g_partial->prev = s;
+    g_partial = s;
+    s->listed = 1;
+}
+
+static void slab_unlist(struct slab *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        g_partial = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->listed = 0;
+}
+
+/* A free chunk of the first listed slab, a warm one if it has one (cache
+ * lock held), or NULL. */
+static struct chunk *slab_take(void)
+{
+    struct slab *s = g_partial;
+    if (!s)
+        return NULL;
+    uint32_t warm = s->freemask & ~s->coldmask;
+    unsigned i = (unsigned)__builtin_ctz(warm ? warm : s->freemask);
+    s->freemask &= ~(1u << i);
+    if (warm)
+        g_cache_bytes -= CHUNK_SIZE;
+    else
+        s->coldmask &= ~(1u << i);
+    if (!s->freemask)
+        slab_unlist(s);
+    return (struct chunk *)(slab_mem(s) + (size_t)i * CHUNK_SIZE);
+}
+
+static void slab_free(struct slab *s)
+{
+    void *m = slab_mem(s);
+    raw_uncount(SLAB_ALLOC);
+    raw_note(MS_POOL_AGENT_EV_RAW_FREE, m, SLAB_ALLOC);
+    free(m);
+}
+
+/* While the cache is over its limit (cache lock held): unlist the slabs
+ * all of whose chunks are free (chained by next for slabs_free), then make
+ * warm chunks cold (their pages go back to the kernel). */
+static struct slab *slabs_over_limit(void)
+{
+    struct slab *out = NULL;
+    for (struct slab *s = g_partial, *next; s && g_cache_bytes > g_cache_limit; s = next) {
+        next = s->next;
+        if (s->freemask != SLAB_ALL)
+            continue;
+        slab_unlist(s);
+        g_cache_bytes -= (size_t)__builtin_popcount(s->freemask & ~s->coldmask) * CHUNK_SIZE;
+        s->next = out;
+        out = s;
+    }
+    for (struct slab *s = g_partial; s && g_cache_bytes > g_cache_limit; s = s->next) {
+        uint32_t warm = s->freemask & ~s->coldmask;
+        while (warm && g_cache_bytes > g_cache_limit) {
+            unsigned i = (unsigned)__builtin_ctz(warm);
+            warm &= warm - 1;
+            char *c = slab_mem(s) + (size_t)i * CHUNK_SIZE;
+            UNPOISON(c, CHUNK_SIZE);
+            madvise(c, CHUNK_SIZE, MADV_DONTNEED);
+            POISON(c, CHUNK_SIZE);
+            s->coldmask |= 1u << i;
+            g_cache_bytes -= CHUNK_SIZE;
+        }
+    }
+    return out;
+}
+
+static void slabs_free(struct slab *s)
+{
+    for (struct slab *next; s; s = next) {
+        next = s->next;
+        slab_free(s);
+    }
+}
+
 /* A chunk: CHUNK_SIZE bytes aligned to CHUNK_SIZE, so that a block finds
  * its chunk by rounding its address down. */
 struct chunk *ms_chunk_get(void)
@@ -360,24 +477,26 @@ struct chunk *ms_chunk_get(void)
         errno = ENOMEM;
         return NULL;
     }
-    struct chunk *c = NULL;
     cache_lock();
-    if (g_ncache) {
-        c = g_cache[--g_ncache];
-        g_cache_bytes -= CHUNK_SIZE;
-    }
+    struct chunk *c = slab_take();
     cache_unlock();
     if (c) {
-        UNPOISON((char *)c + CHUNK_HDR, CHUNK_SIZE - CHUNK_HDR);
+        UNPOISON((char *)c, CHUNK_SIZE);
     } else {
         void *m;
-        if (posix_memalign(&m, CHUNK_SIZE, CHUNK_SIZE) != 0) {
+        if (posix_memalign(&m, SLAB_BYTES, SLAB_ALLOC) != 0) {
             errno = ENOMEM;
             return NULL;
         }
+        raw_count(SLAB_ALLOC);
+        raw_note(MS_POOL_AGENT_EV_RAW, m, SLAB_ALLOC);
+        struct slab *s = slab_of(m);
+        s->freemask = SLAB_ALL & ~1u; /* chunk 0 is ours */
+        s->coldmask = s->freemask;    /* the others not touched yet */
         c = m;
-        raw_count(CHUNK_SIZE);
-        raw_note(MS_POOL_AGENT_EV_RAW, c, CHUNK_SIZE);
+        cache_lock();
+        slab_list(s);
+        cache_unlock();
     }
     c->next = NULL;
     c->owner = NULL;
@@ -389,38 +508,29 @@ struct chunk *ms_chunk_get(void)
     return c;
 }
 
-static void chunk_free(struct chunk *c)
-{
-    raw_uncount(CHUNK_SIZE);
-    raw_note(MS_POOL_AGENT_EV_RAW_FREE, c, CHUNK_SIZE);
-    free(c);
-}
-
 /* Give back n chunks nobody references; emap: they may have ext maps (else
  * their headers are not read: no cache misses on them). */
 static void chunks_put(struct chunk **v, size_t n, int emap)
 {
-    struct chunk *tofree[64];
-    size_t nf = 0;
     if (emap)
         for (size_t i = 0; i < n; i++)
             if (v[i]->emap) {
                 ms_raw_free(v[i]->emap, CHUNK_EMAP * sizeof *v[i]->emap);
                 v[i]->emap = NULL;
             }
+    for (size_t i = 0; i < n; i++)
+        POISON((char *)v[i], CHUNK_SIZE);
     cache_lock();
     for (size_t i = 0; i < n; i++) {
-        if (g_cache_bytes + CHUNK_SIZE <= g_cache_limit && g_ncache < CACHE_SLOTS) {
-            g_cache[g_ncache++] = v[i];
-            g_cache_bytes += CHUNK_SIZE;
-            POISON((char *)v[i] + CHUNK_HDR, CHUNK_SIZE - CHUNK_HDR);
-        } else {
-            tofree[nf++] = v[i];
-        }
+        struct slab *s = slab_of(v[i]);
+        s->freemask |= 1u << (((uintptr_t)v[i] & (SLAB_BYTES - 1)) / CHUNK_SIZE); /* warm */
+        g_cache_bytes += CHUNK_SIZE;
+        if (!s->listed)
+            slab_list(s);
     }
+    struct slab *tofree = g_cache_bytes > g_cache_limit ? slabs_over_limit() : NULL;
     cache_unlock();
-    for (size_t i = 0; i < nf; i++)
-        chunk_free(tofree[i]);
+    slabs_free(tofree);
 }
 
 void ms_chunk_unref(struct chunk *c)
@@ -432,19 +542,11 @@ void ms_chunk_unref(struct chunk *c)
 void ms_pool_set_cache_limit(size_t bytes)
 {
     ms_init_once();
-    for (;;) {
-        struct chunk *c = NULL;
-        cache_lock();
-        g_cache_limit = bytes;
-        if (g_cache_bytes > g_cache_limit && g_ncache) {
-            c = g_cache[--g_ncache];
-            g_cache_bytes -= CHUNK_SIZE;
-        }
-        cache_unlock();
-        if (!c)
-            return;
-        chunk_free(c);
-    }
+    cache_lock();
+    g_cache_limit = bytes;
+    struct slab *tofree = slabs_over_limit();
+    cache_unlock();
+    slabs_free(tofree);
 }
 
 /* ------------------------------------------------------ errors, events */

@@ -2047,7 +2047,7 @@ static void t_cache(void)
     for (int i = 0; i < 100; i++)
         ms_pool_alloc(r, 1000);
     ms_pool_get_stats(&st);
-    CHECK(st.raw_live >= 2 && st.raw_bytes >= 100000 && st.roots == 1);
+    CHECK(st.raw_live >= 1 && st.raw_bytes >= 100000 && st.roots == 1); /* chunks come in slabs */
     size_t total = st.raw_total;
     ms_pool_destroy(r);
     ms_pool_get_stats(&st);
