@@ -120,9 +120,7 @@ static inline int blk_line(const struct blk *h)
 
 /* ---- chunks: 8 KiB each, 8 KiB aligned (a block's chunk is its address
  * rounded down); 56-byte header, so blocks start at 8 mod 16 */
-#ifndef CHUNK_SIZE
 #define CHUNK_SIZE 8192u
-#endif
 #define CHUNK_EMAP (CHUNK_SIZE / 16) /* ext map slots: one per 16 bytes */
 struct chunk {
     struct chunk *next;   /* the pool's chunks, newest first */
@@ -234,9 +232,7 @@ struct ref {
 #endif
 
 /* a pool's cache of interned sites (NSITEC entries, direct-mapped) */
-#ifndef NSITEC
 #define NSITEC 8
-#endif
 struct site_cache {
     const char *file;
     uint32_t line;
