@@ -2,15 +2,25 @@
  * blocks), pool_tree.c (pools, destructors, ownership, limits) and
  * pool_introspect.c (walks, printing, registry, checks).
  *
- * Layout.  A chunk is [struct chunk][blocks...]; a pool's first chunk holds
- * the struct ms_pool right after the chunk header.  A small block is
- * [struct blk (32 bytes)][user bytes rounded up to 16][debug: 8-byte tail
- * canary, inside the rounding].  A large block is one malloc:
- * [struct lhdr (48)][struct blk (32)][user][debug tail].  Blocks that need
- * more than the header (destructors, adopters, or stolen into a pool other
- * than their chunk's) get a separately allocated struct ext.
+ * Layout.  A chunk is 8 KiB, 8 KiB aligned: [struct chunk (56)][blocks...];
+ * chunks are carved from 256 KiB slabs (pool.c).  A pool's first chunk
+ * holds the struct ms_pool right after the chunk header.  A small block is
+ * [struct blk (8 bytes)][user bytes][debug: 8-byte tail canary], its
+ * footprint rounded up to 16 so that every header is at 8 mod 16 and every
+ * user pointer 16-aligned.  The header: the allocation site as a 24-bit id
+ * (pool.c's site table, behind each pool's site cache), flags, the size (11
+ * bits) and a 21-bit magic word.  The chunk of a small block is its address
+ * rounded down.  A large block is one malloc: [struct lhdr (56)][struct blk
+ * (8)][user][debug tail].  Blocks that need more (destructors, adopters, or
+ * stolen into a pool other than their chunk's) get a separately allocated
+ * struct ext, found through their chunk's ext map (small) or their lhdr.
  *
  * Owner of a block: ext ? ext->owner : large ? lhdr->owner : chunk->owner.
+ *
+ * The allocation fast path (pool.c, ms_pool_alloc_at) reads the pool's gate
+ * word (magic and the PS_* bits as one word, compared with ms_g_gate, which
+ * differs in debug mode or while events are wanted), the site cache, cur
+ * and end; it writes the header, cur and one counter word (fastc).
  */
 #ifndef MS_POOL_INTERNAL_H
 #define MS_POOL_INTERNAL_H
@@ -241,6 +251,7 @@ struct site_cache {
 #define NCHUNKS_IN 8 /* chunk pointers kept in the pool (destroy reads no chunk header) */
 
 struct ms_pool {
+    /* the first three cache lines: what allocation and destroy touch */
     union {
         struct {
             uint32_t magic;
@@ -252,14 +263,12 @@ struct ms_pool {
     uint64_t fastc;         /* the fast path's count since the last fold:
                                blocks << FASTC_SHIFT | bytes (see pool_fold) */
     size_t bytes, nblocks;  /* own live blocks (plus fastc's: pool_bytes) */
-    struct site_cache sc[NSITEC];
     uint32_t flags;
     struct chunk *chunk;    /* current chunk = head of the chunk list; the
                                last one (the first made) holds the pool */
     struct blk **fl;        /* free lists by footprint/16 (lazy) */
     struct ms_pool *lim;    /* nearest limited ancestor-or-self */
     size_t nchunks;
-    struct chunk *chunks[NCHUNKS_IN]; /* the first NCHUNKS_IN chunks, oldest first */
     /* tree */
     struct ms_pool *parent, *first_child, *prev, *next;
     struct ms_pool *pending; /* children still to destroy */
@@ -267,13 +276,16 @@ struct ms_pool {
     struct lhdr *large;
     struct ms_pool_dtor *dtors;
     struct ref *adopters, *held;
+    const char *free_file;
+    int free_line, line;
+    struct chunk *chunks[NCHUNKS_IN]; /* the first NCHUNKS_IN chunks, oldest first */
     size_t limit, used;     /* own limit, subtree use (limited pools) */
     ms_pool_limit_fn lhandler;
     void *larg;
-    const char *name, *file, *free_file;
-    int line, free_line;
+    const char *name, *file;
     struct ms_pool *rprev, *rnext; /* registry / quarantine */
     size_t s_bytes, s_blocks, s_pools; /* walk scratch */
+    struct site_cache sc[NSITEC]; /* allocation only */
 };
 #define POOL_SZ ((sizeof(struct ms_pool) + 15) & ~(size_t)15)
 

@@ -202,7 +202,7 @@ static struct ms_pool *pool_new(struct ms_pool *parent, size_t limit, const char
     memset(p, 0, sizeof *p);
     p->magic = POOL_LIVE;
     c->owner = p;
-    c->start += POOL_SZ;
+    c->start = (char *)p + POOL_SZ;
     p->chunk = c;
     p->chunks[0] = c;
     p->nchunks = 1;
