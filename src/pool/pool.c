@@ -1,6 +1,7 @@
 /* pool.c - libmemsleuth_pool: process-wide state (settings, fault injection,
- * chunk cache, debug quarantine, error reports, events) and the blocks
- * (alloc, free, realloc, strings).  See pool_internal.h for the layout. */
+ * the site table, chunk slabs and cache, debug quarantine, error reports,
+ * events) and the blocks (alloc, free, realloc, strings).  See
+ * pool_internal.h for the layout. */
 #include "pool_internal.h"
 
 #include <dlfcn.h>
