@@ -59,15 +59,24 @@
  * first of them instead (it becomes that adopter's own object).
  *
  * Memory layout (what it costs).  Blocks of up to MS_POOL_SMALL_MAX bytes
- * are carved from the pool's chunks (8 KiB, then 16, 32 and 64 KiB; the
- * first chunk also holds the pool itself, so an empty pool costs 8 KiB)
- * behind a 32-byte header: no malloc per allocation.  A freed small block is reused by the next allocation of the
+ * are carved from the pool's chunks (8 KiB each; the first chunk also holds
+ * the pool itself, so an empty pool costs 8 KiB) behind an 8-byte header
+ * (the allocation site as an id into a process-wide table of file:line
+ * pairs, the size, a magic word), the block rounded up so that the next
+ * block is 16-aligned: no malloc per allocation.  Chunks come from 256 KiB
+ * slabs (one malloc each).  Blocks with destructors or adopters, or stolen
+ * into another pool, get a separate record (and their chunk a 4 KiB map to
+ * find it).  A freed small block is reused by the next allocation of the
  * same 16-byte size class in the same pool; its memory goes back when the
- * pool is destroyed.  Larger blocks get their own malloc (a 48-byte header
+ * pool is destroyed.  Larger blocks get their own malloc (a 56-byte header
  * more).  Destroying a pool costs one step per chunk, per large block and
  * per block that has a destructor, an adopter or came from another pool:
  * plain blocks are not visited.  Freed chunks are kept in a process-wide
- * cache (MEMSLEUTH_POOL_CACHE bytes, default 64 MiB) for the next pools.
+ * cache (MEMSLEUTH_POOL_CACHE bytes, default 64 MiB) for the next pools;
+ * past it, slabs whose chunks are all free go back to malloc and other
+ * free chunks' pages back to the kernel (madvise), so the limit bounds the
+ * resident cache, while a slab stays allocated as long as one of its
+ * chunks is in use.
  *
  * ------------------------------------------------------------------------
  * ERRORS
@@ -528,7 +537,7 @@ MS_POOL_API int ms_pool_dump_all(FILE *out, unsigned flags);
  * Switched on by ms_pool_set_debug(1) or by MEMSLEUTH_POOL_DEBUG=1 in the
  * environment (read when the first root is created).  Blocks allocated
  * while it is on get an 8-byte canary (MS_POOL_FILL_TAIL) after their end,
- * the 4 bytes before them hold a magic word, new blocks are filled with
+ * the 8 bytes before them hold a 21-bit magic word, new blocks are filled with
  * MS_POOL_FILL_NEW; on free both canaries are checked and the block is
  * filled with MS_POOL_FILL_FREED and kept (not reused) with the site that
  * freed it.  Destroyed pools are kept in a quarantine (FIFO, at most
@@ -541,7 +550,9 @@ MS_POOL_API int ms_pool_dump_all(FILE *out, unsigned flags);
  *   - a freed block written to (checked by ms_pool_check and at destroy).
  * Outside debug mode the same are caught on a best-effort basis (a freed
  * block reused, or a pool whose memory went back, cannot be recognized).
- * Costs: a slower allocation path, 8-24 bytes more per block, freed memory
+ * A pointer that is no block is recognized by its missing magic word: one
+ * random 32-bit value in 2^21 passes for one.
+ * Costs: a slower allocation path, 0-16 bytes more per block, freed memory
  * held until its pool is destroyed or leaves the quarantine. */
 
 MS_POOL_API int ms_pool_set_debug(int on); /* returns the previous setting */
@@ -588,8 +599,9 @@ MS_POOL_API int ms_pool_check(struct ms_pool *p);
 
 /* Set the chunk cache's size in bytes (default MEMSLEUTH_POOL_CACHE or 64
  * MiB; 0 disables it) and the debug quarantine's (MEMSLEUTH_POOL_QUARANTINE
- * or 64 MiB), trimming them now if needed.  ms_pool_trim empties both
- * (also done at exit).  Thread: any. */
+ * or 64 MiB), trimming them now if needed (see "Memory layout": slabs with
+ * all chunks free go back to malloc, other free chunks' pages to the
+ * kernel).  ms_pool_trim empties both (also done at exit).  Thread: any. */
 MS_POOL_API void ms_pool_set_cache_limit(size_t bytes);
 MS_POOL_API void ms_pool_set_quarantine_limit(size_t bytes);
 MS_POOL_API void ms_pool_trim(void);
@@ -597,11 +609,11 @@ MS_POOL_API void ms_pool_trim(void);
 /* Process-wide counters. */
 struct ms_pool_stats {
     size_t raw_live;        /* underlying allocations not yet given back
-                               (chunks in use or cached, large blocks,
+                               (slabs of chunks, large blocks,
                                bookkeeping records) */
     size_t raw_bytes;       /* their bytes */
     size_t raw_total;       /* underlying allocations made so far */
-    size_t cached_bytes;    /* chunks in the cache */
+    size_t cached_bytes;    /* free chunks in the cache (resident ones) */
     size_t quarantine_bytes;
     size_t roots;           /* registered roots */
 };

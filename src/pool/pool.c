@@ -1,15 +1,14 @@
 /* pool.c - libmemsleuth_pool: process-wide state (settings, fault injection,
- * chunk cache, debug quarantine, error reports, events) and the blocks
- * (alloc, free, realloc, strings).  See pool_internal.h for the layout. */
+ * the site table, chunk slabs and cache, debug quarantine, error reports,
+ * events) and the blocks (alloc, free, realloc, strings).  See
+ * pool_internal.h for the layout. */
 #include "pool_internal.h"
 
 #include <dlfcn.h>
 #include <limits.h>
 #include <sched.h>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 #include <stdio.h>
+#include <sys/mman.h>
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
@@ -20,10 +19,10 @@
 #define UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
 
-#define BF_FILLED 0x08u /* freed in debug mode: user bytes hold MS_POOL_FILL_FREED */
 
 /* ---------------------------------------------------------------- settings */
 _Atomic int ms_g_slow;
+_Atomic uint64_t ms_g_gate = POOL_GATE;
 _Atomic int ms_g_emit;
 _Atomic int ms_g_debug;
 _Atomic(ms_pool_agent_event_fn) ms_g_agent;
@@ -38,14 +37,44 @@ pthread_mutex_t ms_g_reg_lock = PTHREAD_MUTEX_INITIALIZER;
 struct ms_pool *ms_g_roots, *ms_g_roots_tail;
 size_t ms_g_nroots;
 
-/* The chunk cache: per size class a stack of chunk pointers (the chunks'
- * own memory is not touched while they wait: no cache misses on them),
- * under a spin lock (held for a few instructions). */
-#define CACHE_SLOTS 8192
+/* Chunks come from slabs: SLAB_CHUNKS chunks in one underlying allocation
+ * aligned to its size (a chunk finds its slab by rounding down, so that
+ * giving chunks back reads no chunk header: no cache misses on them), with
+ * the slab's record after its last chunk.  (One malloc per chunk with 8 KiB
+ * alignment would leave an 8 KiB hole in the heap before each chunk, and
+ * glibc touches those: twice the resident memory.)  A slab's free chunks
+ * are a bit mask, and so are its "cold" free chunks, whose pages are not
+ * (or no longer) resident: never used yet, or given back with madvise.
+ * Slabs with free chunks are on a list, most recently used first.  The
+ * cache is the warm free chunks (cached_bytes), under a spin lock (held for
+ * a few instructions); past its limit, slabs whose chunks are all free go
+ * back to malloc, then warm chunks are made cold. */
+#define SLAB_CHUNKS 32
+#define SLAB_BYTES  ((size_t)CHUNK_SIZE * SLAB_CHUNKS)
+#define SLAB_ALL    0xffffffffu
+struct slab {
+    struct slab *prev, *next; /* the list of slabs with free chunks */
+    uint32_t freemask;        /* bit i: chunk i is free */
+    uint32_t coldmask;        /* bit i: chunk i is free and not resident */
+    uint32_t listed;
+};
+#define SLAB_ALLOC (SLAB_BYTES + sizeof(struct slab))
 static atomic_flag g_cache_spin = ATOMIC_FLAG_INIT;
-static struct chunk *g_cache[NCHUNKCLS][CACHE_SLOTS];
-static unsigned g_ncache[NCHUNKCLS];
+static struct slab *g_partial; /* slabs with free chunks */
 static size_t g_cache_bytes, g_cache_limit = (size_t)64 << 20;
+
+static inline char *slab_base(const void *c)
+{
+    return (char *)((uintptr_t)c & ~(uintptr_t)(SLAB_BYTES - 1));
+}
+static inline struct slab *slab_of(const void *c)
+{
+    return (struct slab *)(slab_base(c) + SLAB_BYTES);
+}
+static inline char *slab_mem(struct slab *s) /* its first chunk */
+{
+    return (char *)s - SLAB_BYTES;
+}
 
 static void cache_lock(void)
 {
@@ -70,11 +99,105 @@ static unsigned long g_fail_hits;
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
+/* ------------------------------------------------------ the site table */
+/* Blocks record their allocation site as a 24-bit id: (file pointer, line)
+ * pairs interned here, under a lock, behind each pool's small cache (the
+ * allocation fast path only compares two words).  Memory from mmap, never
+ * given back: sites live as long as the program's string literals, and the
+ * table stays out of the program's heap (no leak report for it). */
+struct msite *_Atomic ms_g_site_blk[SITE_NBLK];
+static pthread_mutex_t g_site_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint32_t g_nsites = 1; /* next id; 0 is (NULL, 0) */
+static uint32_t *g_site_ht;   /* open addressing: ids, 0 = empty */
+static size_t g_site_hcap;
+
+static void *site_map(size_t n)
+{
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static size_t site_slot(const char *file, int line, size_t cap)
+{
+    uint64_t k = (uint64_t)(uintptr_t)file * 0x9e3779b97f4a7c15ull ^ (uint64_t)(unsigned)line * 0xc2b2ae3d27d4eb4full;
+    return (size_t)(k >> 24) & (cap - 1);
+}
+
+static int site_grow(void)
+{
+    size_t ncap = g_site_hcap ? g_site_hcap * 2 : 4096;
+    uint32_t *nt = site_map(ncap * sizeof *nt);
+    if (!nt)
+        return -1;
+    for (size_t i = 0; i < g_site_hcap; i++) {
+        uint32_t id = g_site_ht[i];
+        if (!id)
+            continue;
+        const struct msite *e = site_get(id);
+        size_t j = site_slot(e->file, e->line, ncap);
+        while (nt[j])
+            j = (j + 1) & (ncap - 1);
+        nt[j] = id;
+    }
+    if (g_site_ht)
+        munmap(g_site_ht, g_site_hcap * sizeof *g_site_ht);
+    g_site_ht = nt;
+    g_site_hcap = ncap;
+    return 0;
+}
+
+/* The id of file:line; 0 ("?") if the table cannot grow. */
+uint32_t ms_site_intern(const char *file, int line)
+{
+    if (!file && !line)
+        return 0;
+    uint32_t id = 0;
+    pthread_mutex_lock(&g_site_lock);
+    if ((size_t)(g_nsites + 1) * 2 > g_site_hcap && site_grow() < 0)
+        goto out;
+    size_t j = site_slot(file, line, g_site_hcap);
+    while ((id = g_site_ht[j]) != 0) {
+        const struct msite *e = site_get(id);
+        if (e->file == file && e->line == line)
+            goto out;
+        j = (j + 1) & (g_site_hcap - 1);
+    }
+    id = 0;
+    if (g_nsites > SITE_MASK)
+        goto out;
+    struct msite *b = atomic_load_explicit(&ms_g_site_blk[g_nsites >> SITE_BLK_BITS], memory_order_relaxed);
+    if (!b) {
+        b = site_map(sizeof *b << SITE_BLK_BITS);
+        if (!b)
+            goto out;
+        atomic_store_explicit(&ms_g_site_blk[g_nsites >> SITE_BLK_BITS], b, memory_order_release);
+    }
+    id = g_nsites++;
+    b[id & ((1u << SITE_BLK_BITS) - 1)] = (struct msite){file, line};
+    g_site_ht[j] = id;
+out:
+    pthread_mutex_unlock(&g_site_lock);
+    return id;
+}
+
+/* site_id's miss: intern, and remember in p's cache. */
+__attribute__((noinline)) uint32_t ms_site_miss(struct ms_pool *p, const char *file, int line)
+{
+    uint32_t id = ms_site_intern(file, line);
+    struct site_cache *e = site_slot_of(p, file, line);
+    e->file = file;
+    e->line = (uint32_t)line;
+    e->id = id;
+    return id;
+}
+
 static void update_slow(void)
 {
     int e = atomic_load(&ms_g_hook) != NULL || atomic_load(&ms_g_agent) != NULL;
     atomic_store(&ms_g_emit, e);
-    atomic_store(&ms_g_slow, e || atomic_load(&ms_g_debug));
+    int slow = e || atomic_load(&ms_g_debug);
+    atomic_store(&ms_g_slow, slow);
+    atomic_store(&ms_g_gate, slow ? ~(uint64_t)0 : POOL_GATE);
 }
 
 /* Under `memsleuth run` the agent exports a table of hooks (see
@@ -260,101 +383,171 @@ void ms_raw_free(void *p, size_t n)
 }
 
 /* ------------------------------------------------------ chunk cache */
-struct chunk *ms_chunk_get(unsigned cls)
+static void slab_list(struct slab *s)
+{
+    s->prev = NULL;
+    s->next = g_partial;
+    if (g_partial)
+        g_partial->prev = s;
+    g_partial = s;
+    s->listed = 1;
+}
+
+static void slab_unlist(struct slab *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        g_partial = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->listed = 0;
+}
+
+/* A free chunk of the first listed slab, a warm one if it has one (cache
+ * lock held), or NULL. */
+static struct chunk *slab_take(void)
+{
+    struct slab *s = g_partial;
+    if (!s)
+        return NULL;
+    uint32_t warm = s->freemask & ~s->coldmask;
+    unsigned i = (unsigned)__builtin_ctz(warm ? warm : s->freemask);
+    s->freemask &= ~(1u << i);
+    if (warm)
+        g_cache_bytes -= CHUNK_SIZE;
+    else
+        s->coldmask &= ~(1u << i);
+    if (!s->freemask)
+        slab_unlist(s);
+    return (struct chunk *)(slab_mem(s) + (size_t)i * CHUNK_SIZE);
+}
+
+static void slab_free(struct slab *s)
+{
+    void *m = slab_mem(s);
+    raw_uncount(SLAB_ALLOC);
+    raw_note(MS_POOL_AGENT_EV_RAW_FREE, m, SLAB_ALLOC);
+    free(m);
+}
+
+/* While the cache is over its limit (cache lock held): unlist the slabs
+ * all of whose chunks are free (chained by next for slabs_free), then make
+ * warm chunks cold (their pages go back to the kernel). */
+static struct slab *slabs_over_limit(void)
+{
+    struct slab *out = NULL;
+    for (struct slab *s = g_partial, *next; s && g_cache_bytes > g_cache_limit; s = next) {
+        next = s->next;
+        if (s->freemask != SLAB_ALL)
+            continue;
+        slab_unlist(s);
+        g_cache_bytes -= (size_t)__builtin_popcount(s->freemask & ~s->coldmask) * CHUNK_SIZE;
+        s->next = out;
+        out = s;
+    }
+    for (struct slab *s = g_partial; s && g_cache_bytes > g_cache_limit; s = s->next) {
+        uint32_t warm = s->freemask & ~s->coldmask;
+        while (warm && g_cache_bytes > g_cache_limit) {
+            unsigned i = (unsigned)__builtin_ctz(warm);
+            warm &= warm - 1;
+            char *c = slab_mem(s) + (size_t)i * CHUNK_SIZE;
+            UNPOISON(c, CHUNK_SIZE);
+            madvise(c, CHUNK_SIZE, MADV_DONTNEED);
+            POISON(c, CHUNK_SIZE);
+            s->coldmask |= 1u << i;
+            g_cache_bytes -= CHUNK_SIZE;
+        }
+    }
+    return out;
+}
+
+static void slabs_free(struct slab *s)
+{
+    for (struct slab *next; s; s = next) {
+        next = s->next;
+        slab_free(s);
+    }
+}
+
+/* A chunk: CHUNK_SIZE bytes aligned to CHUNK_SIZE, so that a block finds
+ * its chunk by rounding its address down. */
+struct chunk *ms_chunk_get(void)
 {
     if (fail_now()) {
         errno = ENOMEM;
         return NULL;
     }
-    size_t sz = (size_t)CHUNK_MIN << cls;
-    struct chunk *c = NULL;
     cache_lock();
-    if (g_ncache[cls]) {
-        c = g_cache[cls][--g_ncache[cls]];
-        g_cache_bytes -= sz;
-    }
+    struct chunk *c = slab_take();
     cache_unlock();
     if (c) {
-        UNPOISON((char *)c + CHUNK_HDR, sz - CHUNK_HDR);
+        UNPOISON((char *)c, CHUNK_SIZE);
     } else {
-        c = malloc(sz);
-        if (!c) {
+        void *m;
+        if (posix_memalign(&m, SLAB_BYTES, SLAB_ALLOC) != 0) {
             errno = ENOMEM;
             return NULL;
         }
-        raw_count(sz);
-        raw_note(MS_POOL_AGENT_EV_RAW, c, sz);
+        raw_count(SLAB_ALLOC);
+        raw_note(MS_POOL_AGENT_EV_RAW, m, SLAB_ALLOC);
+        struct slab *s = slab_of(m);
+        s->freemask = SLAB_ALL & ~1u; /* chunk 0 is ours */
+        s->coldmask = s->freemask;    /* the others not touched yet */
+        c = m;
+        cache_lock();
+        slab_list(s);
+        cache_unlock();
     }
     c->next = NULL;
     c->owner = NULL;
-    c->end = (char *)c + sz;
+    c->end = (char *)c + CHUNK_SIZE;
     c->used = NULL;
     c->start = (char *)c + CHUNK_HDR;
+    c->emap = NULL;
     atomic_store_explicit(&c->refs, 1, memory_order_relaxed);
-    c->cls = cls;
     return c;
 }
 
-static void chunk_free(struct chunk *c, unsigned cls)
+/* Give back n chunks nobody references; emap: they may have ext maps (else
+ * their headers are not read: no cache misses on them). */
+static void chunks_put(struct chunk **v, size_t n, int emap)
 {
-    raw_uncount((size_t)CHUNK_MIN << cls);
-    raw_note(MS_POOL_AGENT_EV_RAW_FREE, c, (size_t)CHUNK_MIN << cls);
-    free(c);
-}
-
-/* Give back n chunks (of classes cls[i]) nobody references. */
-static void chunks_put(struct chunk **v, const unsigned char *cls, size_t n)
-{
-    struct chunk *tofree[64];
-    unsigned char tfcls[64];
-    size_t nf = 0;
+    if (emap)
+        for (size_t i = 0; i < n; i++)
+            if (v[i]->emap) {
+                ms_raw_free(v[i]->emap, CHUNK_EMAP * sizeof *v[i]->emap);
+                v[i]->emap = NULL;
+            }
+    for (size_t i = 0; i < n; i++)
+        POISON((char *)v[i], CHUNK_SIZE);
     cache_lock();
     for (size_t i = 0; i < n; i++) {
-        size_t sz = (size_t)CHUNK_MIN << cls[i];
-        if (g_cache_bytes + sz <= g_cache_limit && g_ncache[cls[i]] < CACHE_SLOTS) {
-            g_cache[cls[i]][g_ncache[cls[i]]++] = v[i];
-            g_cache_bytes += sz;
-            POISON((char *)v[i] + CHUNK_HDR, sz - CHUNK_HDR);
-        } else {
-            tofree[nf] = v[i];
-            tfcls[nf++] = cls[i];
-        }
+        struct slab *s = slab_of(v[i]);
+        s->freemask |= 1u << (((uintptr_t)v[i] & (SLAB_BYTES - 1)) / CHUNK_SIZE); /* warm */
+        g_cache_bytes += CHUNK_SIZE;
+        if (!s->listed)
+            slab_list(s);
     }
+    struct slab *tofree = g_cache_bytes > g_cache_limit ? slabs_over_limit() : NULL;
     cache_unlock();
-    for (size_t i = 0; i < nf; i++)
-        chunk_free(tofree[i], tfcls[i]);
+    slabs_free(tofree);
 }
 
 void ms_chunk_unref(struct chunk *c)
 {
-    if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1) {
-        unsigned char cls = (unsigned char)c->cls;
-        chunks_put(&c, &cls, 1);
-    }
+    if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1)
+        chunks_put(&c, 1, 1);
 }
 
 void ms_pool_set_cache_limit(size_t bytes)
 {
     ms_init_once();
-    for (;;) {
-        struct chunk *c = NULL;
-        unsigned cls = 0;
-        cache_lock();
-        g_cache_limit = bytes;
-        if (g_cache_bytes > g_cache_limit) {
-            for (int k = NCHUNKCLS - 1; k >= 0; k--)
-                if (g_ncache[k]) {
-                    cls = (unsigned)k;
-                    c = g_cache[k][--g_ncache[k]];
-                    g_cache_bytes -= (size_t)CHUNK_MIN << k;
-                    break;
-                }
-        }
-        cache_unlock();
-        if (!c)
-            return;
-        chunk_free(c, cls);
-    }
+    cache_lock();
+    g_cache_limit = bytes;
+    struct slab *tofree = slabs_over_limit();
+    cache_unlock();
+    slabs_free(tofree);
 }
 
 /* ------------------------------------------------------ errors, events */
@@ -446,16 +639,16 @@ void ms_emit_realloc(struct ms_pool *pool, const void *ptr, const void *old_ptr,
 /* ------------------------------------------------------ blocks: helpers */
 struct ms_pool *ms_blk_owner(const struct blk *h)
 {
-    if (h->ext)
-        return h->ext->owner;
-    if (h->choff == 0)
+    if (blk_flags(h) & BF_EXT)
+        return blk_ext(h)->owner;
+    if (blk_large(h))
         return blk_lhdr(h)->owner;
     return blk_chunk(h)->owner;
 }
 
 size_t ms_blk_footprint(const struct blk *h)
 {
-    return fp_small(h->size, blk_flags(h) & BF_DEBUG);
+    return fp_small(h->sm & BLK_SIZE_MASK, blk_flags(h) & BF_DEBUG);
 }
 
 /* The header of live block ptr, or NULL (errno EINVAL; reported if report). */
@@ -466,15 +659,15 @@ struct blk *ms_live_blk(const void *ptr, const char *file, int line, int report)
         return NULL;
     }
     struct blk *h = (struct blk *)ptr - 1;
-    if (MS_LIKELY(h->magic == BLK_LIVE))
+    if (MS_LIKELY(blk_magic(h) == BLK_LIVE))
         return h;
     errno = EINVAL;
     if (!report)
         return NULL;
-    if (h->magic == BLK_FREED) {
+    if (blk_magic(h) == BLK_FREED) {
         int fs = blk_flags(h) & BF_FREESITE;
         ms_report(MS_POOL_ERR_DOUBLE_FREE, report == 2 ? "double free" : "use of a freed block", ptr,
-                  blk_size(h), file, line, fs ? h->file : NULL, fs ? blk_line(h) : 0);
+                  blk_size(h), file, line, fs ? blk_file(h) : NULL, fs ? blk_line(h) : 0);
     } else {
         ms_report(debug_mode() ? MS_POOL_ERR_CANARY : MS_POOL_ERR_BAD_POINTER,
                   debug_mode() ? "not a block, or its front canary was overwritten" : "not a block", ptr, 0,
@@ -498,22 +691,22 @@ int ms_check_canary(const struct blk *h)
 static void report_canary(const struct blk *h, const char *file, int line)
 {
     ms_report(MS_POOL_ERR_CANARY, "canary after the block overwritten (buffer overflow)", h + 1, blk_size(h),
-              file, line, h->file, blk_line(h));
+              file, line, blk_file(h), blk_line(h));
 }
 
-/* Mark h freed at file:line (debug mode: check its canary, fill it). */
-static void mark_freed(struct blk *h, const char *file, int line, int dbg)
+/* Mark h (owned by p) freed at file:line (debug mode: check its canary,
+ * fill it).  Its ext must be gone. */
+static void mark_freed(struct blk *h, struct ms_pool *p, const char *file, int line, int dbg)
 {
-    unsigned fl = blk_flags(h) & (BF_DEBUG | BF_FOREIGN);
+    unsigned fl = blk_flags(h) & (BF_DEBUG | BF_FOREIGN | BF_LARGE);
     if (dbg) {
         if (!ms_check_canary(h))
             report_canary(h, file, line);
         memset(h + 1, MS_POOL_FILL_FREED, blk_size(h));
         fl |= BF_FILLED;
     }
-    h->magic = BLK_FREED;
-    h->file = file;
-    h->lf = mk_lf(line, fl | BF_FREESITE);
+    h->sf = site_id(p, file, line) | (uint32_t)(fl | BF_FREESITE) << 24;
+    h->sm = (h->sm & BLK_SIZE_MASK) | BLK_FREED;
 }
 
 /* ------------------------------------------------------ ext */
@@ -538,57 +731,96 @@ void ms_ext_unlink(struct ext *e)
     e->prev = e->next = NULL;
 }
 
+/* A small block's chunk gets its ext map (a slot per 16 bytes), if it has
+ * none yet: before ms_blk_set_ext.  -1 (errno ENOMEM) if out of memory. */
+int ms_emap_reserve(struct blk *h)
+{
+    if (blk_large(h))
+        return 0;
+    struct chunk *c = blk_chunk(h);
+    if (c->emap)
+        return 0;
+    c->emap = ms_raw_calloc(CHUNK_EMAP * sizeof *c->emap);
+    if (!c->emap) {
+        errno = ENOMEM;
+        return -1;
+    }
+    if (c->owner)
+        c->owner->flags |= PF_EMAP;
+    return 0;
+}
+
+/* Attach e to h (NULL: detach); a small block's ext map is reserved. */
+void ms_blk_set_ext(struct blk *h, struct ext *e)
+{
+    if (blk_large(h))
+        blk_lhdr(h)->ext = e;
+    else
+        blk_chunk(h)->emap[blk_slot(h)] = e;
+    if (e)
+        blk_set_flag(h, BF_EXT);
+    else
+        blk_clear_flag(h, BF_EXT);
+}
+
 struct ext *ms_ext_get(struct blk *h, struct ms_pool *owner)
 {
-    if (h->ext)
-        return h->ext;
-    struct ext *e = ms_raw_calloc(sizeof *e);
+    struct ext *e = blk_ext(h);
+    if (e)
+        return e;
+    if (ms_emap_reserve(h) < 0)
+        return NULL;
+    e = ms_raw_calloc(sizeof *e);
     if (!e)
         return NULL;
     e->hdr = h;
     ms_ext_link(e, owner);
-    h->ext = e;
+    ms_blk_set_ext(h, e);
     return e;
 }
 
 void ms_ext_maybe_drop(struct blk *h)
 {
-    struct ext *e = h->ext;
+    struct ext *e = blk_ext(h);
     if (e && !e->dtors && !e->adopters && !e->freeing && !(blk_flags(h) & BF_FOREIGN)) {
         ms_ext_unlink(e);
         ms_raw_free(e, sizeof *e);
-        h->ext = NULL;
+        ms_blk_set_ext(h, NULL);
     }
 }
 
 /* ------------------------------------------------------ carving */
 static struct blk *carve_new_chunk(struct ms_pool *p, size_t fp)
 {
-    unsigned cls = p->chunk->cls + 1;
-    if (cls >= NCHUNKCLS)
-        cls = NCHUNKCLS - 1;
-    struct chunk *c = ms_chunk_get(cls);
+    struct chunk *c = ms_chunk_get();
     if (!c)
         return NULL;
+    pool_fold(p);
     p->chunk->used = p->cur;
     c->owner = p;
     c->next = p->chunk;
     p->chunk = c;
+    if (p->nchunks < NCHUNKS_IN)
+        p->chunks[p->nchunks] = c;
     p->nchunks++;
     p->cur = c->start + fp;
     p->end = c->end;
-    struct blk *h = (struct blk *)c->start;
-    h->choff = (uint32_t)CHUNK_HDR;
-    return h;
+    return (struct blk *)c->start;
 }
 
-/* A small block of footprint fp in p (header fields except choff not set). */
+/* A freed small block's free-list link: its first user bytes. */
+static inline struct blk **fl_link(struct blk *h)
+{
+    return (struct blk **)(void *)(h + 1);
+}
+
+/* A small block of footprint fp in p (header not set). */
 static struct blk *carve(struct ms_pool *p, size_t fp)
 {
     struct blk *h;
     if (p->fl && (h = p->fl[fp >> 4]) != NULL) {
-        p->fl[fp >> 4] = (struct blk *)h->ext;
         UNPOISON(h + 1, fp - HDR);
+        p->fl[fp >> 4] = *fl_link(h);
         return h;
     }
     char *c = p->cur;
@@ -597,7 +829,6 @@ static struct blk *carve(struct ms_pool *p, size_t fp)
     p->cur = c + fp;
     h = (struct blk *)c;
     UNPOISON(h, fp);
-    h->choff = (uint32_t)(c - (char *)p->chunk);
     return h;
 }
 
@@ -614,14 +845,13 @@ static struct blk *large_alloc(struct ms_pool *p, size_t n, unsigned dbg)
     l->owner = p;
     l->size = n;
     l->alloc = tot;
+    l->ext = NULL;
     l->prev = NULL;
     l->next = p->large;
     if (p->large)
         p->large->prev = l;
     p->large = l;
-    struct blk *h = (struct blk *)(l + 1);
-    h->choff = 0;
-    return h;
+    return (struct blk *)(l + 1);
 }
 
 void ms_large_unlink(struct lhdr *l)
@@ -650,16 +880,14 @@ void ms_large_link(struct lhdr *l, struct ms_pool *p)
 static struct blk *new_block(struct ms_pool *p, size_t n, const char *file, int line, int zero)
 {
     unsigned dbg = debug_mode() ? BF_DEBUG : 0;
-    struct blk *h = n <= SMALL_USER ? carve(p, fp_small(n, dbg)) : large_alloc(p, n, dbg);
+    int large = n > SMALL_USER;
+    struct blk *h = large ? large_alloc(p, n, dbg) : carve(p, fp_small(n, dbg));
     if (!h) {
         errno = ENOMEM;
         return NULL;
     }
-    h->file = file;
-    h->ext = NULL;
-    h->size = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
-    h->lf = mk_lf(line, dbg);
-    h->magic = BLK_LIVE;
+    h->sf = site_id(p, file, line) | (uint32_t)(dbg | (large ? BF_LARGE : 0)) << 24;
+    h->sm = (large ? 0 : (uint32_t)n) | BLK_LIVE;
     if (dbg) {
         memset(h + 1, zero ? 0 : MS_POOL_FILL_NEW, n);
         memset((char *)(h + 1) + n, MS_POOL_FILL_TAIL, TAIL);
@@ -691,56 +919,33 @@ static void *alloc_slow(struct ms_pool *p, size_t n, const char *file, int line,
 }
 
 /* ------------------------------------------------------ allocation API */
-/* Write a live small block's header: two 16-byte stores where SSE2 is
- * there (fewer store-buffer entries for lines not yet in the cache). */
-static inline void blk_init(struct blk *h, const char *file, size_t n, int line, uint32_t choff)
-{
-#if defined(__SSE2__)
-    __m128i lo = _mm_set_epi64x(0, (long long)(uintptr_t)file);
-    __m128i hi = _mm_set_epi32((int)BLK_LIVE, (int)choff, (int)((uint32_t)line & LINE_MASK), (int)(uint32_t)n);
-    _mm_storeu_si128((__m128i *)(void *)h, lo);
-    _mm_storeu_si128((__m128i *)(void *)h + 1, hi);
-#else
-    h->file = file;
-    h->ext = NULL;
-    h->size = (uint32_t)n;
-    h->lf = (uint32_t)line & LINE_MASK;
-    h->choff = choff;
-    h->magic = BLK_LIVE;
-#endif
-}
-
+/* The fast path: a live pool with no limit above it and no free lists (its
+ * gate word; ms_g_gate differs from it in debug mode or while events are
+ * wanted), a small block, the site in the
+ * pool's site cache, room in the current chunk.  It writes one 8-byte
+ * header (site id, size, magic) and bumps; anything else is alloc_slow's
+ * (a tail call: the fast path calls nothing, so it saves no registers). */
 void *ms_pool_alloc_at(struct ms_pool *p, size_t n, const char *file, int line)
 {
-    if (MS_UNLIKELY(!pool_ok(p)) || MS_UNLIKELY((n > SMALL_USER) | slow_mode() | (p->lim != NULL)))
+    if (MS_UNLIKELY(p == NULL) || MS_UNLIKELY(p->gate != atomic_load_explicit(&ms_g_gate, memory_order_relaxed)) ||
+        MS_UNLIKELY(n > SMALL_USER))
         return alloc_slow(p, n, file, line, 0);
     size_t fp = fp_small(n, 0);
-    struct blk *h;
-    struct blk **fl = p->fl;
-    if (MS_UNLIKELY(fl != NULL) && (h = fl[fp >> 4]) != NULL) {
-        fl[fp >> 4] = (struct blk *)h->ext;
-        UNPOISON(h + 1, fp - HDR);
-    } else {
-        char *c = p->cur;
-        if (MS_UNLIKELY((size_t)(p->end - c) < fp))
-            return alloc_slow(p, n, file, line, 0);
-        p->cur = c + fp;
-        h = (struct blk *)c;
-        UNPOISON(h, fp);
-        blk_init(h, file, n, line, (uint32_t)(c - (char *)p->chunk));
-        p->bytes += n;
-        p->nblocks++;
-        return h + 1;
-    }
-    blk_init(h, file, n, line, h->choff);
-    p->bytes += n;
-    p->nblocks++;
-    return h + 1;
+    char *c = p->cur;
+    const struct site_cache *sc = site_slot_of(p, file, line);
+    if (MS_UNLIKELY(((size_t)(p->end - c) < fp) | !site_hit(sc, file, line)))
+        return alloc_slow(p, n, file, line, 0);
+    p->cur = c + fp;
+    UNPOISON(c, fp);
+    uint64_t w = BLK_WORD(sc->id, (uint32_t)n | BLK_LIVE);
+    memcpy(c, &w, sizeof w);
+    p->fastc += FASTC_ONE + n;
+    return c + HDR;
 }
 
 void *ms_pool_zalloc_at(struct ms_pool *p, size_t n, const char *file, int line)
 {
-    if (MS_UNLIKELY(!pool_ok(p)) || MS_UNLIKELY(slow_mode() | (p->lim != NULL)))
+    if (MS_UNLIKELY(p == NULL) || MS_UNLIKELY(p->gate != atomic_load_explicit(&ms_g_gate, memory_order_relaxed)))
         return alloc_slow(p, n, file, line, 1);
     void *r = ms_pool_alloc_at(p, n, file, line);
     if (r)
@@ -835,42 +1040,51 @@ char *ms_pool_asprintf_at(struct ms_pool *p, const char *file, int line, const c
 /* ------------------------------------------------------ freeing */
 /* Give the memory of small block h (owned by p, its chunk's pool) back to p:
  * debug mode keeps it; else the bump pointer or a free list takes it. */
-static void small_release(struct ms_pool *p, struct blk *h, const char *file, int line)
+/* Put freed small block h (footprint fp) of p back: the bump pointer or
+ * a free list takes it. */
+static inline void small_reuse(struct ms_pool *p, struct blk *h, size_t fp)
 {
-    size_t fp = ms_blk_footprint(h);
-    int dbg = debug_mode();
-    mark_freed(h, file, line, dbg);
-    if (dbg)
-        return;
     if ((char *)h + fp == p->cur) {
         p->cur = (char *)h;
+        pool_fold(p); /* the bump pointer may pass here again: see pool_fold */
         POISON(h + 1, fp - HDR);
         return;
     }
-    if (!p->fl) {
+    if (MS_UNLIKELY(!p->fl)) {
         p->fl = ms_raw_calloc(NCLASS * sizeof *p->fl);
         if (!p->fl)
             return; /* not reused; goes back with the pool */
+        p->slow |= PS_FL; /* allocations look at the free lists first */
     }
-    h->ext = (struct ext *)p->fl[fp >> 4];
+    *fl_link(h) = p->fl[fp >> 4];
     p->fl[fp >> 4] = h;
     POISON(h + 1, fp - HDR);
 }
 
+static void small_release(struct ms_pool *p, struct blk *h, const char *file, int line)
+{
+    size_t fp = ms_blk_footprint(h);
+    int dbg = debug_mode();
+    mark_freed(h, p, file, line, dbg);
+    if (dbg)
+        return;
+    small_reuse(p, h, fp);
+}
+
 /* The memory of block h owned by owner goes (no accounting, no event, no
- * destructors; h->ext must already be dealt with). */
+ * destructors; h's ext must already be dealt with). */
 static void blk_free_mem(struct blk *h, struct ms_pool *owner, const char *file, int line)
 {
-    if (h->choff == 0) {
+    if (blk_large(h)) {
         struct lhdr *l = blk_lhdr(h);
         if (debug_mode()) {
-            mark_freed(h, file, line, 1); /* kept in the owner's list until it goes */
+            mark_freed(h, owner, file, line, 1); /* kept in the owner's list until it goes */
             return;
         }
         ms_large_unlink(l);
         ms_raw_free(l, l->alloc);
     } else if (blk_flags(h) & BF_FOREIGN) {
-        mark_freed(h, file, line, debug_mode());
+        mark_freed(h, owner, file, line, debug_mode());
         ms_chunk_unref(blk_chunk(h));
     } else {
         small_release(owner, h, file, line);
@@ -885,11 +1099,11 @@ void ms_blk_release(struct blk *h, struct ms_pool *owner, const char *file, int 
     owner->nblocks--;
     if (owner->lim)
         ms_limit_sub(owner, n);
-    struct ext *e = h->ext;
+    struct ext *e = blk_ext(h);
     if (e) {
         ms_ext_unlink(e);
         ms_raw_free(e, sizeof *e);
-        h->ext = NULL;
+        ms_blk_set_ext(h, NULL);
     }
     blk_free_mem(h, owner, file, line);
 }
@@ -901,7 +1115,7 @@ static int free_slow(struct blk *h, const char *file, int line)
         errno = EINVAL;
         return -1;
     }
-    struct ext *e = h->ext;
+    struct ext *e = blk_ext(h);
     if (e) {
         if (e->freeing)
             return 0;
@@ -932,32 +1146,24 @@ int ms_pool_free_at(void *ptr, const char *file, int line)
     if (!ptr)
         return 0;
     struct blk *h = (struct blk *)ptr - 1;
-    if (MS_UNLIKELY(h->magic != BLK_LIVE))
+    uint32_t sm = h->sm;
+    if (MS_UNLIKELY((sm & BLK_MAGIC_MASK) != BLK_LIVE))
         return ms_live_blk(ptr, file, line, 2) ? 0 : -1;
-    if (MS_UNLIKELY((h->ext != NULL) | (h->choff == 0) | ((h->lf >> 24) != 0) | slow_mode()))
+    /* any flag (ext, large, debug, foreign) or mode: the general path */
+    if (MS_UNLIKELY(((h->sf >> 24) != 0) | slow_mode()))
         return free_slow(h, file, line);
     struct ms_pool *p = blk_chunk(h)->owner;
     if (MS_UNLIKELY(p->lim != NULL))
         return free_slow(h, file, line);
-    p->bytes -= h->size;
+    const struct site_cache *sc = site_slot_of(p, file, line);
+    if (MS_UNLIKELY(!site_hit(sc, file, line)))
+        return free_slow(h, file, line);
+    size_t n = sm & BLK_SIZE_MASK;
+    p->bytes -= n;
     p->nblocks--;
-    size_t fp = fp_small(h->size, 0);
-    h->magic = BLK_FREED;
-    h->file = file;
-    h->lf = mk_lf(line, BF_FREESITE);
-    if ((char *)h + fp == p->cur) {
-        p->cur = (char *)h;
-        POISON(h + 1, fp - HDR);
-        return 0;
-    }
-    if (MS_UNLIKELY(!p->fl)) {
-        p->fl = ms_raw_calloc(NCLASS * sizeof *p->fl);
-        if (!p->fl)
-            return 0;
-    }
-    h->ext = (struct ext *)p->fl[fp >> 4];
-    p->fl[fp >> 4] = h;
-    POISON(h + 1, fp - HDR);
+    h->sf = sc->id | (uint32_t)BF_FREESITE << 24;
+    h->sm = (uint32_t)n | BLK_FREED;
+    small_reuse(p, h, fp_small(n, 0));
     return 0;
 }
 
@@ -974,16 +1180,17 @@ size_t ms_pool_size(const void *ptr)
 }
 
 /* ------------------------------------------------------ realloc */
-static void resize_in_place(struct blk *h, size_t old, size_t n, const char *file, int line)
+static void resize_in_place(struct blk *h, struct ms_pool *owner, size_t old, size_t n, const char *file,
+                            int line)
 {
     unsigned dbg = blk_flags(h) & BF_DEBUG;
     if (dbg && n > old)
         memset((char *)(h + 1) + old, MS_POOL_FILL_NEW, n - old);
-    if (h->choff == 0)
+    if (blk_large(h))
         blk_lhdr(h)->size = n;
-    h->size = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
-    h->file = file;
-    h->lf = mk_lf(line, blk_flags(h));
+    else
+        h->sm = (uint32_t)n | BLK_LIVE;
+    h->sf = site_id(owner, file, line) | (uint32_t)blk_flags(h) << 24;
     if (dbg)
         memset((char *)(h + 1) + n, MS_POOL_FILL_TAIL, TAIL);
 }
@@ -1007,7 +1214,8 @@ void *ms_pool_realloc_at(struct ms_pool *p, void *ptr, size_t n, const char *fil
         ms_pool_free_at(ptr, file, line);
         return NULL;
     }
-    if (h->ext && h->ext->freeing) {
+    struct ext *he = blk_ext(h);
+    if (he && he->freeing) {
         errno = EBUSY;
         return NULL;
     }
@@ -1023,7 +1231,7 @@ void *ms_pool_realloc_at(struct ms_pool *p, void *ptr, size_t n, const char *fil
     }
     unsigned fl = blk_flags(h);
     struct blk *nh = NULL;
-    if (h->choff && n <= SMALL_USER) {
+    if (!blk_large(h) && n <= SMALL_USER) {
         size_t ofp = fp_small(old, fl & BF_DEBUG), nfp = fp_small(n, fl & BF_DEBUG);
         if (nfp == ofp) {
             nh = h;
@@ -1033,7 +1241,7 @@ void *ms_pool_realloc_at(struct ms_pool *p, void *ptr, size_t n, const char *fil
             UNPOISON(h + 1, nfp - HDR);
             nh = h;
         }
-    } else if (h->choff == 0 && n > SMALL_USER && n <= SIZE_MAX - LHDR - HDR - TAIL - 16) {
+    } else if (blk_large(h) && n > SMALL_USER && n <= SIZE_MAX - LHDR - HDR - TAIL - 16) {
         struct lhdr *l = blk_lhdr(h);
         size_t tot = LHDR + HDR + n + ((fl & BF_DEBUG) ? TAIL : 0);
         struct lhdr *prev = l->prev, *next = l->next;
@@ -1049,21 +1257,25 @@ void *ms_pool_realloc_at(struct ms_pool *p, void *ptr, size_t n, const char *fil
         if (next)
             next->prev = nl;
         nh = (struct blk *)(nl + 1);
-        if (nh->ext)
-            nh->ext->hdr = nh;
+        if (nl->ext)
+            nl->ext->hdr = nh;
     }
     if (nh) {
-        resize_in_place(nh, old, n, file, line);
+        resize_in_place(nh, owner, old, n, file, line);
     } else {
         nh = new_block(owner, n, file, line, 0);
         if (!nh)
             return NULL;
+        if (he && ms_emap_reserve(nh) < 0) { /* the ext cannot follow: undo */
+            blk_free_mem(nh, owner, file, line);
+            errno = ENOMEM;
+            return NULL;
+        }
         memcpy(nh + 1, h + 1, old < n ? old : n);
-        struct ext *e = h->ext;
-        if (e) {
-            h->ext = NULL;
-            e->hdr = nh;
-            nh->ext = e;
+        if (he) {
+            ms_blk_set_ext(h, NULL);
+            he->hdr = nh;
+            ms_blk_set_ext(nh, he);
             ms_ext_maybe_drop(nh); /* the new block is the owner's own */
         }
         blk_free_mem(h, owner, file, line);
@@ -1085,9 +1297,7 @@ void *ms_pool_realloc_at(struct ms_pool *p, void *ptr, size_t n, const char *fil
 /* ------------------------------------------------------ pool memory */
 static size_t pool_mem(const struct ms_pool *p)
 {
-    size_t m = 0;
-    for (const struct chunk *c = p->chunk; c; c = c->next)
-        m += (size_t)CHUNK_MIN << c->cls;
+    size_t m = p->nchunks * CHUNK_SIZE;
     for (const struct lhdr *l = p->large; l; l = l->next)
         m += l->alloc;
     return m;
@@ -1111,28 +1321,21 @@ static void final_release(struct ms_pool *p)
     p->large = NULL;
     /* p lives in its first chunk: read all of p before giving that back */
     struct chunk *v[64];
-    unsigned char cls[64];
     size_t n = 0;
-    int stolen = (p->flags & PF_STOLEN) != 0;
-    if (p->nchunks <= 2 && !stolen) { /* no chunk header to read */
-        struct chunk *first = (struct chunk *)((char *)p - CHUNK_HDR);
-        if (p->nchunks == 2) {
-            v[n] = p->chunk;
-            cls[n++] = 1; /* the second chunk is always of class 1 */
-        }
-        v[n] = first;
-        cls[n++] = 0;
-        chunks_put(v, cls, n);
+    int stolen = (p->flags & PF_STOLEN) != 0, emap = (p->flags & PF_EMAP) != 0;
+    if (p->nchunks <= NCHUNKS_IN && !stolen) { /* no chunk header to read */
+        n = p->nchunks;
+        memcpy(v, p->chunks, n * sizeof *v);
+        chunks_put(v, n, emap);
         return;
     }
     struct chunk *c = p->chunk;
     while (c) {
         struct chunk *next = c->next;
         if (!stolen || atomic_load_explicit(&c->refs, memory_order_acquire) == 1) {
-            v[n] = c;
-            cls[n++] = (unsigned char)c->cls;
+            v[n++] = c;
             if (n == 64) {
-                chunks_put(v, cls, n);
+                chunks_put(v, n, emap);
                 n = 0;
             }
         } else {
@@ -1142,7 +1345,7 @@ static void final_release(struct ms_pool *p)
         c = next;
     }
     if (n)
-        chunks_put(v, cls, n);
+        chunks_put(v, n, emap);
 }
 
 /* Debug mode: every block p still holds dies at file:line. */
@@ -1152,20 +1355,20 @@ static void mark_all_freed(struct ms_pool *p, const char *file, int line)
         char *s = c->start, *e = c == p->chunk ? p->cur : c->used;
         while (s < e) {
             struct blk *h = (struct blk *)s;
-            if (h->magic != BLK_LIVE && h->magic != BLK_FREED) {
+            if (blk_magic(h) != BLK_LIVE && blk_magic(h) != BLK_FREED) {
                 ms_report(MS_POOL_ERR_CORRUPT, "block header overwritten", h + 1, 0, file, line, NULL, 0);
                 break;
             }
             size_t fp = ms_blk_footprint(h);
-            if (h->magic == BLK_LIVE && !(blk_flags(h) & BF_FOREIGN))
-                mark_freed(h, file, line, 1);
+            if (blk_magic(h) == BLK_LIVE && !(blk_flags(h) & BF_FOREIGN))
+                mark_freed(h, p, file, line, 1);
             s += fp;
         }
     }
     for (struct lhdr *l = p->large; l; l = l->next) {
         struct blk *h = (struct blk *)(l + 1);
-        if (h->magic == BLK_LIVE)
-            mark_freed(h, file, line, 1);
+        if (blk_magic(h) == BLK_LIVE)
+            mark_freed(h, p, file, line, 1);
     }
 }
 

@@ -2,15 +2,25 @@
  * blocks), pool_tree.c (pools, destructors, ownership, limits) and
  * pool_introspect.c (walks, printing, registry, checks).
  *
- * Layout.  A chunk is [struct chunk][blocks...]; a pool's first chunk holds
- * the struct ms_pool right after the chunk header.  A small block is
- * [struct blk (32 bytes)][user bytes rounded up to 16][debug: 8-byte tail
- * canary, inside the rounding].  A large block is one malloc:
- * [struct lhdr (48)][struct blk (32)][user][debug tail].  Blocks that need
- * more than the header (destructors, adopters, or stolen into a pool other
- * than their chunk's) get a separately allocated struct ext.
+ * Layout.  A chunk is 8 KiB, 8 KiB aligned: [struct chunk (56)][blocks...];
+ * chunks are carved from 256 KiB slabs (pool.c).  A pool's first chunk
+ * holds the struct ms_pool right after the chunk header.  A small block is
+ * [struct blk (8 bytes)][user bytes][debug: 8-byte tail canary], its
+ * footprint rounded up to 16 so that every header is at 8 mod 16 and every
+ * user pointer 16-aligned.  The header: the allocation site as a 24-bit id
+ * (pool.c's site table, behind each pool's site cache), flags, the size (11
+ * bits) and a 21-bit magic word.  The chunk of a small block is its address
+ * rounded down.  A large block is one malloc: [struct lhdr (56)][struct blk
+ * (8)][user][debug tail].  Blocks that need more (destructors, adopters, or
+ * stolen into a pool other than their chunk's) get a separately allocated
+ * struct ext, found through their chunk's ext map (small) or their lhdr.
  *
  * Owner of a block: ext ? ext->owner : large ? lhdr->owner : chunk->owner.
+ *
+ * The allocation fast path (pool.c, ms_pool_alloc_at) reads the pool's gate
+ * word (magic and the PS_* bits as one word, compared with ms_g_gate, which
+ * differs in debug mode or while events are wanted), the site cache, cur
+ * and end; it writes the header, cur and one counter word (fastc).
  */
 #ifndef MS_POOL_INTERNAL_H
 #define MS_POOL_INTERNAL_H
@@ -36,82 +46,143 @@
 /* ---- magic words */
 #define POOL_LIVE 0x4d53504cu /* "MSPL" */
 #define POOL_DEAD 0x44454144u /* "DEAD" */
-#define BLK_LIVE  0xb10c1a7eu
-#define BLK_FREED 0xf7eeb10cu
+/* a block's magic: the high 21 bits of blk.sm (the low 11 hold its size) */
+#define BLK_MAGIC_MASK 0xfffff800u
+#define BLK_SIZE_MASK  0x000007ffu
+#define BLK_LIVE       0xb10c1800u
+#define BLK_FREED      0xf7eeb000u
 
-/* ---- block header: 32 bytes, the last word right before the user bytes */
+/* ---- block header: 8 bytes, right before the user bytes (which are
+ * 16-byte aligned, so the header is at 8 mod 16).  The allocation site is
+ * an interned id (see the site table below); the chunk is found by
+ * alignment; the rare extension (destructors, adopters, foreign owner) by
+ * the chunk's ext map (small) or the large block's prefix. */
 struct ext;
 struct blk {
-    const char *file; /* allocation site; once freed, the freeing site */
-    struct ext *ext;  /* NULL, or the block's ext; freed: next in free list */
-    uint32_t size;    /* requested size (large: min(size, UINT32_MAX)) */
-    uint32_t lf;      /* line (low 24 bits) | flags << 24 */
-    uint32_t choff;   /* offset from the chunk start; 0: large block */
-    uint32_t magic;   /* BLK_LIVE / BLK_FREED: the front canary */
+    uint32_t sf; /* site id (low 24 bits) | flags << 24; freed: the freeing site */
+    uint32_t sm; /* size (small: requested size; large: 0) | magic (high 21 bits) */
 };
 #define HDR         ((size_t)sizeof(struct blk))
 #define BF_DEBUG    0x01u /* has the tail canary */
 #define BF_FOREIGN  0x02u /* owned by a pool other than its chunk's */
-#define BF_FREESITE 0x04u /* file/line say where it was freed */
-#define LINE_MASK   0xffffffu
+#define BF_FREESITE 0x04u /* the site is where it was freed */
+#define BF_FILLED   0x08u /* freed in debug mode: user bytes hold MS_POOL_FILL_FREED */
+#define BF_LARGE    0x10u /* its own malloc, behind a struct lhdr */
+#define BF_EXT      0x20u /* has a struct ext */
+#define SITE_MASK   0xffffffu
 #define TAIL        8u /* debug tail canary bytes */
 
 static inline unsigned blk_flags(const struct blk *h)
 {
-    return h->lf >> 24;
+    return h->sf >> 24;
 }
-static inline int blk_line(const struct blk *h)
+static inline uint32_t blk_site(const struct blk *h)
 {
-    return (int)(h->lf & LINE_MASK);
+    return h->sf & SITE_MASK;
 }
-static inline uint32_t mk_lf(int line, unsigned flags)
+static inline uint32_t blk_magic(const struct blk *h)
 {
-    return ((uint32_t)line & LINE_MASK) | ((uint32_t)flags << 24);
+    return h->sm & BLK_MAGIC_MASK;
 }
-/* footprint of a small block of n bytes (n <= SMALL_USER) */
+static inline void blk_set_flag(struct blk *h, unsigned f)
+{
+    h->sf |= (uint32_t)f << 24;
+}
+static inline void blk_clear_flag(struct blk *h, unsigned f)
+{
+    h->sf &= ~((uint32_t)f << 24);
+}
+/* footprint of a small block of n bytes (n <= SMALL_USER): header and user
+ * bytes (and debug tail) rounded up to 16, so the next header stays at 8 mod 16 */
 static inline size_t fp_small(size_t n, unsigned dbg)
 {
-    size_t u = (n + (dbg ? TAIL : 0) + 15) & ~(size_t)15;
-    return HDR + (u ? u : 16);
+    return (HDR + n + (dbg ? TAIL : 0) + 15) & ~(size_t)15;
 }
 
 #define SMALL_USER MS_POOL_SMALL_MAX
 #define NCLASS     ((HDR + SMALL_USER + TAIL + 15) / 16 + 1)
 
-/* ---- chunks: 48-byte header */
-#define NCHUNKCLS  4 /* 8K 16K 32K 64K */
-#define CHUNK_MIN  8192u
+/* ---- the site table (pool.c): (file, line) pairs interned to 24-bit ids;
+ * id 0 is (NULL, 0).  Ids never change and entries never move, so reading
+ * one needs no lock. */
+struct msite {
+    const char *file;
+    int line;
+};
+#define SITE_BLK_BITS 12
+#define SITE_NBLK     (1u << (24 - SITE_BLK_BITS))
+extern struct msite *_Atomic ms_g_site_blk[SITE_NBLK] MS_HIDDEN;
+MS_HIDDEN uint32_t ms_site_intern(const char *file, int line);
+static inline const struct msite *site_get(uint32_t id)
+{
+    static const struct msite none = {NULL, 0};
+    struct msite *b = atomic_load_explicit(&ms_g_site_blk[id >> SITE_BLK_BITS], memory_order_acquire);
+    return b ? &b[id & ((1u << SITE_BLK_BITS) - 1)] : &none;
+}
+static inline const char *blk_file(const struct blk *h)
+{
+    return site_get(blk_site(h))->file;
+}
+static inline int blk_line(const struct blk *h)
+{
+    return site_get(blk_site(h))->line;
+}
+
+/* ---- chunks: 8 KiB each, 8 KiB aligned (a block's chunk is its address
+ * rounded down); 56-byte header, so blocks start at 8 mod 16 */
+#define CHUNK_SIZE 8192u
+#define CHUNK_EMAP (CHUNK_SIZE / 16) /* ext map slots: one per 16 bytes */
 struct chunk {
-    struct chunk *next;   /* the pool's chunks, newest first; cache list */
+    struct chunk *next;   /* the pool's chunks, newest first */
     struct ms_pool *owner;/* NULL once orphaned (pool gone, foreign blocks live) */
     char *end;            /* end of the chunk */
     char *used;           /* end of the carved part (retired chunks) */
     char *start;          /* first block */
+    struct ext **emap;    /* NULL, or the exts of its blocks by offset / 16 */
     _Atomic uint32_t refs; /* 1 for the owner + one per foreign block */
-    uint32_t cls;         /* size class: CHUNK_MIN << cls bytes */
+    uint32_t pad;
 };
 #define CHUNK_HDR ((size_t)sizeof(struct chunk))
+_Static_assert(CHUNK_HDR % 16 == 8, "blocks must start at 8 mod 16");
 static inline struct chunk *blk_chunk(const struct blk *h)
 {
-    return (struct chunk *)((char *)h - h->choff);
+    return (struct chunk *)((uintptr_t)h & ~(uintptr_t)(CHUNK_SIZE - 1));
+}
+static inline size_t blk_slot(const struct blk *h)
+{
+    return ((uintptr_t)h & (CHUNK_SIZE - 1)) >> 4;
 }
 
-/* ---- large blocks: 48-byte prefix */
+/* ---- large blocks: 56-byte prefix (so the user bytes are 16-aligned) */
 struct lhdr {
     struct lhdr *prev, *next; /* the owner's large list */
     struct ms_pool *owner;
     size_t size;
     size_t alloc; /* bytes malloc'd */
+    struct ext *ext;
     size_t pad;
 };
 #define LHDR ((size_t)sizeof(struct lhdr))
+_Static_assert((LHDR + HDR) % 16 == 0, "large blocks' user bytes must be 16-aligned");
+static inline int blk_large(const struct blk *h)
+{
+    return (blk_flags(h) & BF_LARGE) != 0;
+}
 static inline struct lhdr *blk_lhdr(const struct blk *h)
 {
     return (struct lhdr *)((char *)h - LHDR);
 }
 static inline size_t blk_size(const struct blk *h)
 {
-    return h->choff ? h->size : blk_lhdr(h)->size;
+    return blk_large(h) ? blk_lhdr(h)->size : (h->sm & BLK_SIZE_MASK);
+}
+static inline struct ext *blk_ext(const struct blk *h)
+{
+    if (MS_LIKELY(!(blk_flags(h) & BF_EXT)))
+        return NULL;
+    if (blk_large(h))
+        return blk_lhdr(h)->ext;
+    return blk_chunk(h)->emap[blk_slot(h)];
 }
 
 /* ---- block extension */
@@ -157,15 +228,45 @@ struct ref {
 #define PF_ROOT     0x8u /* registered root */
 #define PF_QUAR     0x10u /* in the quarantine */
 #define PF_STOLEN   0x20u /* a block of its chunks was stolen out once */
+#define PF_EMAP     0x40u /* one of its chunks got an ext map */
+
+/* the allocation fast path's gate: magic and `slow` read as one word */
+#define PS_LIM  0x1u /* lim != NULL: every allocation is checked against a limit */
+#define PS_FL   0x2u /* has free lists: allocations look there first */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define POOL_GATE ((uint64_t)POOL_LIVE << 32) /* live, slow == 0 */
+#define BLK_WORD(sf, sm) ((uint64_t)(sf) << 32 | (sm))
+#else
+#define POOL_GATE ((uint64_t)POOL_LIVE) /* live, slow == 0 */
+#define BLK_WORD(sf, sm) ((uint64_t)(sm) << 32 | (sf)) /* a struct blk as one store */
+#endif
+
+/* a pool's cache of interned sites (NSITEC entries, direct-mapped) */
+#define NSITEC 8
+struct site_cache {
+    const char *file;
+    uint32_t line;
+    uint32_t id;
+};
+#define NCHUNKS_IN 8 /* chunk pointers kept in the pool (destroy reads no chunk header) */
 
 struct ms_pool {
-    uint32_t magic;
-    uint32_t flags;
+    /* the first three cache lines: what allocation and destroy touch */
+    union {
+        struct {
+            uint32_t magic;
+            uint32_t slow; /* PS_* */
+        };
+        uint64_t gate;
+    };
     char *cur, *end;        /* bump pointer in the current chunk */
+    uint64_t fastc;         /* the fast path's count since the last fold:
+                               blocks << FASTC_SHIFT | bytes (see pool_fold) */
+    size_t bytes, nblocks;  /* own live blocks (plus fastc's: pool_bytes) */
+    uint32_t flags;
     struct chunk *chunk;    /* current chunk = head of the chunk list; the
                                last one (the first made) holds the pool */
     struct blk **fl;        /* free lists by footprint/16 (lazy) */
-    size_t bytes, nblocks;  /* own live blocks */
     struct ms_pool *lim;    /* nearest limited ancestor-or-self */
     size_t nchunks;
     /* tree */
@@ -175,18 +276,22 @@ struct ms_pool {
     struct lhdr *large;
     struct ms_pool_dtor *dtors;
     struct ref *adopters, *held;
+    const char *free_file;
+    int free_line, line;
+    struct chunk *chunks[NCHUNKS_IN]; /* the first NCHUNKS_IN chunks, oldest first */
     size_t limit, used;     /* own limit, subtree use (limited pools) */
     ms_pool_limit_fn lhandler;
     void *larg;
-    const char *name, *file, *free_file;
-    int line, free_line;
+    const char *name, *file;
     struct ms_pool *rprev, *rnext; /* registry / quarantine */
     size_t s_bytes, s_blocks, s_pools; /* walk scratch */
+    struct site_cache sc[NSITEC]; /* allocation only */
 };
 #define POOL_SZ ((sizeof(struct ms_pool) + 15) & ~(size_t)15)
 
 /* ---- process-wide state (pool.c) */
 extern _Atomic int ms_g_slow MS_HIDDEN;   /* debug || hook || agent */
+extern _Atomic uint64_t ms_g_gate MS_HIDDEN; /* POOL_GATE, or (slow mode) a value no pool has */
 extern _Atomic int ms_g_emit MS_HIDDEN;   /* hook || agent: events wanted */
 extern _Atomic(ms_pool_agent_event_fn) ms_g_agent MS_HIDDEN; /* memsleuth's agent (pool_agent.h) */
 extern _Atomic int ms_g_debug MS_HIDDEN;
@@ -205,7 +310,10 @@ MS_HIDDEN void *ms_raw_alloc(size_t n);
 MS_HIDDEN void *ms_raw_calloc(size_t n);
 MS_HIDDEN void *ms_raw_realloc(void *p, size_t old, size_t n);
 MS_HIDDEN void ms_raw_free(void *p, size_t n);
-MS_HIDDEN struct chunk *ms_chunk_get(unsigned cls);
+MS_HIDDEN struct chunk *ms_chunk_get(void);
+MS_HIDDEN uint32_t ms_site_miss(struct ms_pool *p, const char *file, int line);
+MS_HIDDEN void ms_blk_set_ext(struct blk *h, struct ext *e);
+MS_HIDDEN int ms_emap_reserve(struct blk *h);
 MS_HIDDEN void ms_chunk_unref(struct chunk *c);
 MS_HIDDEN void ms_report(int kind, const char *what, const void *ptr, size_t size, const char *file, int line,
                          const char *first_file, int first_line);
@@ -256,6 +364,53 @@ static inline int debug_mode(void)
 static inline struct ms_pool *lim_next(const struct ms_pool *l)
 {
     return l->parent ? l->parent->lim : NULL;
+}
+/* The allocation fast path counts into one word, fastc (one add instead of
+ * two).  It is folded into bytes and nblocks whenever the current chunk
+ * changes and when a free moves the bump pointer back, so it never holds
+ * more than one chunk's blocks: no field overflows into the other. */
+#define FASTC_SHIFT 40
+#define FASTC_ONE   ((uint64_t)1 << FASTC_SHIFT)
+static inline void pool_fold(struct ms_pool *p)
+{
+    p->bytes += p->fastc & (FASTC_ONE - 1);
+    p->nblocks += p->fastc >> FASTC_SHIFT;
+    p->fastc = 0;
+}
+static inline size_t pool_bytes(const struct ms_pool *p)
+{
+    return p->bytes + (size_t)(p->fastc & (FASTC_ONE - 1));
+}
+static inline size_t pool_blocks(const struct ms_pool *p)
+{
+    return p->nblocks + (size_t)(p->fastc >> FASTC_SHIFT);
+}
+/* Set p's nearest limited ancestor (and its gate bit). */
+static inline void set_lim(struct ms_pool *p, struct ms_pool *l)
+{
+    p->lim = l;
+    if (l)
+        p->slow |= PS_LIM;
+    else
+        p->slow &= ~PS_LIM;
+}
+/* p's site cache entry for file:line (which may hold another site) */
+static inline struct site_cache *site_slot_of(struct ms_pool *p, const char *file, int line)
+{
+    (void)file; /* by line alone: one instruction less on the fast path */
+    return &p->sc[(unsigned)line & (NSITEC - 1)];
+}
+static inline int site_hit(const struct site_cache *e, const char *file, int line)
+{
+    return e->file == file && e->line == (uint32_t)line;
+}
+/* The site id of file:line, through p's cache. */
+static inline uint32_t site_id(struct ms_pool *p, const char *file, int line)
+{
+    struct site_cache *e = site_slot_of(p, file, line);
+    if (MS_LIKELY(site_hit(e, file, line)))
+        return e->id;
+    return ms_site_miss(p, file, line);
 }
 
 #endif

@@ -29,8 +29,8 @@ static void totals(struct ms_pool *top)
 {
     struct ms_pool *x = top;
     for (;;) {
-        x->s_bytes = x->bytes;
-        x->s_blocks = x->nblocks;
+        x->s_bytes = pool_bytes(x);
+        x->s_blocks = pool_blocks(x);
         x->s_pools = 1;
         if (x->first_child) {
             x = x->first_child;
@@ -57,7 +57,7 @@ size_t ms_subtree_bytes(struct ms_pool *p)
     size_t b = 0;
     unsigned d = 0;
     for (struct ms_pool *x = p; x; x = next_pre(x, p, &d))
-        b += x->bytes;
+        b += pool_bytes(x);
     return b;
 }
 
@@ -94,8 +94,8 @@ void ms_fill_info(struct ms_pool *x, struct ms_pool_node_info *o)
     o->name = x->name;
     o->file = x->file;
     o->line = x->line;
-    o->bytes = x->bytes;
-    o->blocks = x->nblocks;
+    o->bytes = pool_bytes(x);
+    o->blocks = pool_blocks(x);
     o->subtree_bytes = x->s_bytes;
     o->subtree_blocks = x->s_blocks;
     o->subtree_pools = x->s_pools;
@@ -112,11 +112,13 @@ static void fill_block(struct ms_pool *p, struct blk *h, struct ms_pool_block_in
 {
     o->ptr = h + 1;
     o->size = blk_size(h);
-    o->file = h->file;
-    o->line = blk_line(h);
+    const struct msite *st = site_get(blk_site(h));
+    struct ext *e = blk_ext(h);
+    o->file = st->file;
+    o->line = st->line;
     o->owner = p;
-    o->adopters = h->ext ? count_refs_o(h->ext->adopters) : 0;
-    o->destructors = h->ext ? count_dtors(h->ext->dtors) : 0;
+    o->adopters = e ? count_refs_o(e->adopters) : 0;
+    o->destructors = e ? count_dtors(e->dtors) : 0;
 }
 
 typedef int (*blk_cb)(struct ms_pool *p, struct blk *h, void *arg);
@@ -130,23 +132,23 @@ static int each_block(struct ms_pool *p, blk_cb cb, void *arg)
         char *s = c->start, *e = c == p->chunk ? p->cur : c->used;
         while (s < e) {
             struct blk *h = (struct blk *)s;
-            if ((h->magic != BLK_LIVE && h->magic != BLK_FREED) || h->choff != (uint32_t)(s - (char *)c))
+            if ((blk_magic(h) != BLK_LIVE && blk_magic(h) != BLK_FREED) || blk_large(h))
                 break;
             size_t fp = ms_blk_footprint(h);
             if (fp > (size_t)(e - s))
                 break;
-            if (h->magic == BLK_LIVE && !(blk_flags(h) & BF_FOREIGN) && (r = cb(p, h, arg)) != 0)
+            if (blk_magic(h) == BLK_LIVE && !(blk_flags(h) & BF_FOREIGN) && (r = cb(p, h, arg)) != 0)
                 return r;
             s += fp;
         }
     }
     for (struct lhdr *l = p->large; l; l = l->next) {
         struct blk *h = (struct blk *)(l + 1);
-        if (h->magic == BLK_LIVE && (r = cb(p, h, arg)) != 0)
+        if (blk_magic(h) == BLK_LIVE && (r = cb(p, h, arg)) != 0)
             return r;
     }
     for (struct ext *x = p->exts; x; x = x->next)
-        if ((blk_flags(x->hdr) & BF_FOREIGN) && x->hdr->magic == BLK_LIVE && (r = cb(p, x->hdr, arg)) != 0)
+        if ((blk_flags(x->hdr) & BF_FOREIGN) && blk_magic(x->hdr) == BLK_LIVE && (r = cb(p, x->hdr, arg)) != 0)
             return r;
     return 0;
 }
@@ -327,8 +329,9 @@ static int site_add(struct ms_pool *p, struct blk *h, void *arg)
         t->failed = 1;
         return 1;
     }
-    const char *file = h->file;
-    int line = blk_line(h);
+    const struct msite *st = site_get(blk_site(h));
+    const char *file = st->file;
+    int line = st->line;
     size_t j = site_hash(file, line) & (t->cap - 1);
     while (t->v[j].count && !site_eq(&t->v[j], file, line))
         j = (j + 1) & (t->cap - 1);
@@ -469,7 +472,7 @@ static void check_pool(struct ms_pool *x, struct check_ctx *cc)
         }
         while (s < e) {
             struct blk *h = (struct blk *)s;
-            if ((h->magic != BLK_LIVE && h->magic != BLK_FREED) || h->choff != (uint32_t)(s - (char *)c) ||
+            if ((blk_magic(h) != BLK_LIVE && blk_magic(h) != BLK_FREED) || blk_large(h) ||
                 ms_blk_footprint(h) > (size_t)(e - s)) {
                 cc->problems++;
                 ms_report(debug_mode() ? MS_POOL_ERR_CANARY : MS_POOL_ERR_CORRUPT,
@@ -478,23 +481,23 @@ static void check_pool(struct ms_pool *x, struct check_ctx *cc)
                 break;
             }
             unsigned fl = blk_flags(h);
-            if (h->magic == BLK_LIVE) {
+            if (blk_magic(h) == BLK_LIVE) {
                 if (!ms_check_canary(h)) {
                     cc->problems++;
                     ms_report(MS_POOL_ERR_CANARY, "canary after the block overwritten (buffer overflow)", h + 1,
-                              blk_size(h), "ms_pool_check", 0, h->file, blk_line(h));
+                              blk_size(h), "ms_pool_check", 0, blk_file(h), blk_line(h));
                 }
                 if (!(fl & BF_FOREIGN)) {
-                    bytes += h->size;
+                    bytes += blk_size(h);
                     blocks++;
                 }
             } else if (fl & BF_FILLED) {
                 const unsigned char *u = (const unsigned char *)(h + 1);
-                for (size_t i = 0; i < h->size; i++)
+                for (size_t i = 0; i < blk_size(h); i++)
                     if (u[i] != MS_POOL_FILL_FREED) {
                         cc->problems++;
-                        ms_report(MS_POOL_ERR_USE_AFTER_FREE, "freed block written to", h + 1, h->size,
-                                  "ms_pool_check", 0, h->file, blk_line(h));
+                        ms_report(MS_POOL_ERR_USE_AFTER_FREE, "freed block written to", h + 1, blk_size(h),
+                                  "ms_pool_check", 0, blk_file(h), blk_line(h));
                         break;
                     }
             }
@@ -503,24 +506,24 @@ static void check_pool(struct ms_pool *x, struct check_ctx *cc)
     }
     for (struct lhdr *l = x->large; l; l = l->next) {
         struct blk *h = (struct blk *)(l + 1);
-        if (l->owner != x || (l->next && l->next->prev != l) || h->choff != 0) {
+        if (l->owner != x || (l->next && l->next->prev != l) || !blk_large(h)) {
             corrupt(cc, "large block list damaged", h + 1);
             break;
         }
-        if (h->magic == BLK_LIVE) {
+        if (blk_magic(h) == BLK_LIVE) {
             if (!ms_check_canary(h)) {
                 cc->problems++;
                 ms_report(MS_POOL_ERR_CANARY, "canary after the block overwritten (buffer overflow)", h + 1,
-                          l->size, "ms_pool_check", 0, h->file, blk_line(h));
+                          l->size, "ms_pool_check", 0, blk_file(h), blk_line(h));
             }
             bytes += l->size;
             blocks++;
-        } else if (h->magic != BLK_FREED) {
+        } else if (blk_magic(h) != BLK_FREED) {
             corrupt(cc, "large block header overwritten", h + 1);
         }
     }
     for (struct ext *e = x->exts; e; e = e->next) {
-        if (e->owner != x || e->hdr->ext != e || e->hdr->magic != BLK_LIVE || (e->next && e->next->prev != e)) {
+        if (e->owner != x || blk_magic(e->hdr) != BLK_LIVE || blk_ext(e->hdr) != e || (e->next && e->next->prev != e)) {
             corrupt(cc, "block extension list damaged", e->hdr + 1);
             break;
         }
@@ -528,13 +531,13 @@ static void check_pool(struct ms_pool *x, struct check_ctx *cc)
             if (!ms_check_canary(e->hdr)) {
                 cc->problems++;
                 ms_report(MS_POOL_ERR_CANARY, "canary after the block overwritten (buffer overflow)",
-                          e->hdr + 1, blk_size(e->hdr), "ms_pool_check", 0, e->hdr->file, blk_line(e->hdr));
+                          e->hdr + 1, blk_size(e->hdr), "ms_pool_check", 0, blk_file(e->hdr), blk_line(e->hdr));
             }
             bytes += blk_size(e->hdr);
             blocks++;
         }
     }
-    if (bytes != x->bytes || blocks != x->nblocks)
+    if (bytes != pool_bytes(x) || blocks != pool_blocks(x))
         corrupt(cc, "pool byte or block count wrong", x);
     if (x->limit && x->used != x->s_bytes)
         corrupt(cc, "limit use wrong", x);

@@ -86,7 +86,7 @@ static void relim(struct ms_pool *top, struct ms_pool *from, struct ms_pool *to)
         int descend = 0;
         if (x == top || !x->limit) {
             if (x->lim == from)
-                x->lim = to;
+                set_lim(x, to);
             descend = x->first_child != NULL;
         }
         if (descend) {
@@ -164,7 +164,7 @@ int ms_pool_set_limit(struct ms_pool *p, size_t limit)
             p->used = ms_subtree_bytes(p);
             p->limit = limit;
             relim(p, outer, p);
-            p->lim = p;
+            set_lim(p, p);
         } else {
             p->limit = limit;
         }
@@ -172,7 +172,7 @@ int ms_pool_set_limit(struct ms_pool *p, size_t limit)
         p->limit = 0;
         p->used = 0;
         relim(p, p, outer);
-        p->lim = outer;
+        set_lim(p, outer);
     }
     return 0;
 }
@@ -195,15 +195,16 @@ void ms_pool_set_limit_handler(struct ms_pool *p, ms_pool_limit_fn fn, void *arg
 /* ------------------------------------------------------ create */
 static struct ms_pool *pool_new(struct ms_pool *parent, size_t limit, const char *file, int line)
 {
-    struct chunk *c = ms_chunk_get(0);
+    struct chunk *c = ms_chunk_get();
     if (!c)
         return NULL;
     struct ms_pool *p = (struct ms_pool *)c->start;
     memset(p, 0, sizeof *p);
     p->magic = POOL_LIVE;
     c->owner = p;
-    c->start += POOL_SZ;
+    c->start = (char *)p + POOL_SZ;
     p->chunk = c;
+    p->chunks[0] = c;
     p->nchunks = 1;
     p->cur = c->start;
     p->end = c->end;
@@ -212,9 +213,9 @@ static struct ms_pool *pool_new(struct ms_pool *parent, size_t limit, const char
     p->limit = limit;
     if (parent) {
         link_child(parent, p);
-        p->lim = limit ? p : parent->lim;
+        set_lim(p, limit ? p : parent->lim);
     } else {
-        p->lim = limit ? p : NULL;
+        set_lim(p, limit ? p : NULL);
         reg_add(p);
     }
     EMIT(MS_POOL_EV_CREATE, p, parent, NULL, NULL, NULL, 0, file, line);
@@ -318,7 +319,8 @@ struct ms_pool_dtor *ms_pool_add_block_destructor_at(void *ptr, ms_pool_destruct
         return NULL;
     }
     struct ms_pool *owner = ms_blk_owner(h);
-    if ((owner->flags & PF_FREEING) || (h->ext && h->ext->freeing)) {
+    struct ext *he = blk_ext(h);
+    if ((owner->flags & PF_FREEING) || (he && he->freeing)) {
         errno = EBUSY;
         return NULL;
     }
@@ -493,8 +495,8 @@ static void relink_pool(struct ms_pool *p, struct ms_pool *np)
 static void block_move(struct blk *h, struct ext *pre, struct ms_pool *old, struct ms_pool *np)
 {
     size_t n = blk_size(h);
-    struct ext *e = h->ext;
-    if (h->choff == 0) {
+    struct ext *e = blk_ext(h);
+    if (blk_large(h)) {
         struct lhdr *l = blk_lhdr(h);
         ms_large_unlink(l);
         ms_large_link(l, np);
@@ -506,7 +508,7 @@ static void block_move(struct blk *h, struct ext *pre, struct ms_pool *old, stru
         struct chunk *c = blk_chunk(h);
         if (c->owner == np) { /* back home: no longer foreign */
             ms_ext_unlink(e);
-            h->lf &= ~((uint32_t)BF_FOREIGN << 24);
+            blk_clear_flag(h, BF_FOREIGN);
             atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel);
             ms_ext_link(e, np);
             ms_ext_maybe_drop(h);
@@ -515,13 +517,13 @@ static void block_move(struct blk *h, struct ext *pre, struct ms_pool *old, stru
                 e = pre;
                 pre = NULL;
                 e->hdr = h;
-                h->ext = e;
+                ms_blk_set_ext(h, e); /* the ext map was reserved with pre */
             } else {
                 ms_ext_unlink(e);
             }
             if (!(blk_flags(h) & BF_FOREIGN)) {
                 c->owner->flags |= PF_STOLEN;
-                h->lf |= (uint32_t)BF_FOREIGN << 24;
+                blk_set_flag(h, BF_FOREIGN);
                 atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
             }
             ms_ext_link(e, np);
@@ -549,7 +551,8 @@ int ms_pool_steal_at(struct ms_pool *np, void *ptr, const char *file, int line)
     struct ms_pool *old = ms_blk_owner(h);
     if (old == np)
         return 0;
-    if ((np->flags & PF_FREEING) || (h->ext && h->ext->freeing)) {
+    struct ext *he = blk_ext(h);
+    if ((np->flags & PF_FREEING) || (he && he->freeing)) {
         errno = EBUSY;
         return -1;
     }
@@ -559,7 +562,9 @@ int ms_pool_steal_at(struct ms_pool *np, void *ptr, const char *file, int line)
         return -1;
     }
     struct ext *pre = NULL;
-    if (h->choff && !h->ext && blk_chunk(h)->owner != np) {
+    if (!blk_large(h) && !he && blk_chunk(h)->owner != np) {
+        if (ms_emap_reserve(h) < 0)
+            return -1;
         pre = ms_raw_calloc(sizeof *pre);
         if (!pre)
             return -1;
@@ -615,7 +620,8 @@ int ms_pool_adopt_at(struct ms_pool *holder, void *ptr, const char *file, int li
     if (!h)
         return -1;
     struct ms_pool *owner = ms_blk_owner(h);
-    if ((holder->flags & PF_FREEING) || (owner->flags & PF_FREEING) || (h->ext && h->ext->freeing)) {
+    struct ext *he = blk_ext(h);
+    if ((holder->flags & PF_FREEING) || (owner->flags & PF_FREEING) || (he && he->freeing)) {
         errno = EBUSY;
         return -1;
     }
@@ -674,7 +680,7 @@ int ms_pool_release_at(struct ms_pool *holder, void *ptr, const char *file, int 
     if (!h)
         return -1;
     struct ms_pool *owner = ms_blk_owner(h);
-    struct ext *e = h->ext;
+    struct ext *e = blk_ext(h);
     if (holder && e) {
         struct ref *r = find_claim(e->adopters, holder);
         if (r) {
@@ -804,7 +810,7 @@ static void release_pool(struct ms_pool *n, const char *file, int line)
     reg_del(n);
     unlink_child(n);
     if (parent && parent->lim)
-        ms_limit_sub(parent, n->bytes);
+        ms_limit_sub(parent, pool_bytes(n));
     ms_pool_release_memory(n, file, line);
 }
 

@@ -14,6 +14,9 @@
 #             site id behind a one-entry cache, size) stored downwards from the
 #             chunk's end: a dense side array
 #   side16    the same with 16-byte entries (file pointer, line, size)
+# layout-bound.patch applies to the library before the 8-byte header layout
+# (commit 0548059 and earlier): run this script from a worktree at that
+# commit (git worktree add /tmp/old 0548059).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../../.." && pwd)
