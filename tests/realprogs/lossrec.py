@@ -15,14 +15,16 @@ memcheck's own, or memsleuth's, which uses the same layout) and compare them.
         stack shows every FRAME (a frame key, see below), in this order
 
 A frame's key is what both tools can agree on: the function name with its
-file:line when the report has them; for a frame without a name (???), the
-module's file name, and the address within the module when it can be known
-from valgrind's output too (a non-PIE executable is loaded at its link
-address, so valgrind's address is the offset; memsleuth prints [module+off]).
-valgrind prints the address of a caller frame as return address - 1 and so
-does memsleuth's [module+off]; the allocator's own frame (malloc, calloc,
-realloc, operator new ...) is kept by name only: the two tools interpose it
-from different libraries.
+file:line when the report has them, else with its module's file name; for a
+frame without a name (???), the module's file name, and for a program (not a
+library) the offset within it: valgrind maps a non-PIE program at its link
+address and a PIE one at 0x108000, so its address gives the offset, and
+memsleuth prints [module+off].  valgrind prints the address of a caller frame
+as return address - 1 and so does memsleuth's [module+off].  The allocator's
+own frame (malloc, calloc, realloc, operator new ...) is kept by name only:
+the two tools interpose it from different libraries.  Stacks end where
+valgrind ends them (normalize()), and a frame valgrind could not place at all
+("???" alone: a library unloaded before exit) matches any frame (compare()).
 """
 import collections
 import os
