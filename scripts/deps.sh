@@ -4,7 +4,7 @@
 set -euo pipefail
 PKGS=(gcc g++ make cmake pkg-config libdw-dev libelf-dev libunwind-dev libzstd-dev python3 sqlite3 git libjemalloc2
       redis-server redis-tools nginx-light memcached curl libtalloc-dev libapr1-dev
-      zlib1g-dev chromium golang-go python3-pil)
+      zlib1g-dev chromium golang-go python3-pil valgrind)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
