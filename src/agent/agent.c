@@ -246,7 +246,11 @@ int ms_snapshot(int trigger, int pools, int reply_fd)
     struct ms_leak_result res;
     memset(&res, 0, sizeof res);
     int ok = ms_leak_check(&self, &res) == 0;
-    /* the verdicts are copied into the summary below; the program may go on */
+    /* the verdicts, the blocks and the graph are copies now: the program goes
+     * on while they are symbolized and written (the stack index is append
+     * only, the symbolizer reads the modules' files), so the pause reported
+     * is the time the threads stood still */
+    ms_start_world();
     clock_gettime(CLOCK_MONOTONIC, &b);
     uint64_t pause = (uint64_t)(b.tv_sec - a.tv_sec) * 1000000000ull + (uint64_t)(b.tv_nsec - a.tv_nsec);
     if (ok) {
@@ -271,7 +275,6 @@ int ms_snapshot(int trigger, int pools, int reply_fd)
         if (o->fd > 2 && o->fd != reply_fd)
             close(o->fd);
     }
-    ms_start_world();
     if (ok)
         ms_graph_emit(&res, id); /* the heap graph into the trace */
     ms_graph_release();

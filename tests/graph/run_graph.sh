@@ -165,8 +165,9 @@ check "text: 'Roots that grew' section" $(grep -A1 "^  Roots that grew (snapshot
 
 # ---- 3. stress: snapshots in a loop while 4 threads allocate and free hard ----
 # (each snapshot's pause is short, but on 2 cores its reply waits for the trace
-# writer, which 4 hot threads starve: up to a few seconds under load; the
-# loop stops after 5 snapshots or 9 s and asks for at least 3)
+# writer, which 4 hot threads starve, and its report is written while they run
+# on: up to a few seconds under load; the loop stops after 5 snapshots or 9 s
+# and asks for at least 2: this checks survival, not speed)
 "$MS" run --trace="$T/s.trace" -- ./graph_prog stress 10000 >s.out 2>s.err &
 pids+=($!)
 for _ in $(seq 1 100); do grep -q "stress ready" s.out 2>/dev/null && break; sleep 0.05; done
@@ -178,7 +179,7 @@ while [ $(($(date +%s) - start)) -lt 9 ] && [ $nsnap -lt 5 ] && kill -0 "$PID" 2
 done
 timeout 60 tail --pid="$PID" -f /dev/null
 wait "${pids[-1]}"; rc=$?
-check "stress: $nsnap snapshots while 4 threads churn; no crash, no deadlock, the program's output right" $([ $rc -eq 0 ] && [ $nsnap -ge 3 ] && grep -q "stress done ok" s.out && echo 0 || echo 1) s.err
+check "stress: $nsnap snapshots while 4 threads churn; no crash, no deadlock, the program's output right" $([ $rc -eq 0 ] && [ $nsnap -ge 2 ] && grep -q "stress done ok" s.out && echo 0 || echo 1) s.err
 "$MS" report --format=json s.trace >s.json 2>s.rerr
 check "stress: the report reads every graph, none incomplete" $([ $? -eq 0 ] && py s.json 'g["graphs"] >= '"$((nsnap + 1))"' and g["incomplete_graphs"] == 0' >s1.log && echo 0 || echo 1) s1.log
 
