@@ -223,6 +223,25 @@ static void stop_handler(int sig, siginfo_t *si, void *uc)
     errno = e;
 }
 
+/* the thread ids in one getdents64 buffer of a /proc/.../task directory,
+ * appended to tids[n..cap); returns the new count.  No libc call: the
+ * tracer task (raw syscalls only) uses it too */
+static int add_tids(const char *buf, long got, pid_t *tids, int n, int cap)
+{
+    for (long off = 0; off < got;) {
+        const struct dirent64 *d = (const struct dirent64 *)(buf + off);
+        off += d->d_reclen;
+        if (d->d_name[0] < '0' || d->d_name[0] > '9')
+            continue;
+        pid_t t = 0;
+        for (const char *c = d->d_name; *c; c++)
+            t = t * 10 + (*c - '0');
+        if (n < cap)
+            tids[n++] = t;
+    }
+    return n;
+}
+
 /* list thread ids with getdents64 (no malloc, no stdio) */
 static int list_tids(pid_t *tids, int cap)
 {
@@ -235,17 +254,7 @@ static int list_tids(pid_t *tids, int cap)
         long got = syscall(SYS_getdents64, fd, buf, sizeof buf);
         if (got <= 0)
             break;
-        for (long off = 0; off < got;) {
-            struct dirent64 *d = (struct dirent64 *)(buf + off);
-            off += d->d_reclen;
-            if (d->d_name[0] < '0' || d->d_name[0] > '9')
-                continue;
-            pid_t t = 0;
-            for (const char *c = d->d_name; *c; c++)
-                t = t * 10 + (*c - '0');
-            if (n < cap)
-                tids[n++] = t;
-        }
+        n = add_tids(buf, got, tids, n, cap);
     }
     close(fd);
     return n;
@@ -424,17 +433,7 @@ static int tracer_list(pid_t *tids, int cap)
         long got = RSYS3(SYS_getdents64, fd, buf, sizeof buf);
         if (got <= 0)
             break;
-        for (long off = 0; off < got;) {
-            struct dirent64 *d = (struct dirent64 *)(buf + off);
-            off += d->d_reclen;
-            if (d->d_name[0] < '0' || d->d_name[0] > '9')
-                continue;
-            pid_t t = 0;
-            for (const char *c = d->d_name; *c; c++)
-                t = t * 10 + (*c - '0');
-            if (n < cap)
-                tids[n++] = t;
-        }
+        n = add_tids(buf, got, tids, n, cap);
     }
     RSYS2(SYS_close, fd, 0);
     return n;
