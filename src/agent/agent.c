@@ -343,6 +343,11 @@ static int nthreads(void)
     const char *l = strstr(buf, "\nThreads:");
     if (l)
         n = atoi(l + 9);
+    /* a main thread that ended with pthread_exit is a zombie, still counted
+     * while the others run; it runs nothing */
+    const char *st = strstr(buf, "\nState:");
+    if (st && strncmp(st + 7, "\tZ", 2) == 0 && syscall(SYS_gettid) != getpid())
+        n--;
     return n - (ms_trace_writer_tid() > 0); /* our writer thread does not count */
 }
 

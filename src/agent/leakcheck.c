@@ -558,7 +558,11 @@ static int holds_block(uintptr_t lo, uintptr_t hi)
     return k < NB && B[k].addr < hi;
 }
 
-/* ---- /proc/self/maps ---------------------------------------------------- */
+/* ---- /proc/thread-self/maps ---------------------------------------------
+ * thread-self, not self, throughout the agent: /proc/self is the main
+ * thread's, and a main thread that ended with pthread_exit is a zombie
+ * whose maps are empty and whose exe, cmdline and fd are gone, while the
+ * report is made from the last thread */
 struct map {
     uintptr_t lo, hi;
     char r, w, s, x;
@@ -611,7 +615,7 @@ static uintptr_t hex(const char **p)
 static size_t parse_maps(struct map **out)
 {
     size_t len;
-    char *txt = read_file("/proc/self/maps", &len);
+    char *txt = read_file("/proc/thread-self/maps", &len);
     if (!txt)
         return 0;
     size_t lines = 0;

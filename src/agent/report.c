@@ -235,7 +235,7 @@ static struct ms_sym *build_symbolizer(void)
     for (int i = 0; i < ms_mod_history_n; i++)
         ms_sym_add_module(sym, ms_mod_history[i].path, ms_mod_history[i].bias,
                           ms_mod_history[i].lo, ms_mod_history[i].hi);
-    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    int fd = open("/proc/thread-self/maps", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return sym;
     static char text[1 << 20];
@@ -508,7 +508,7 @@ struct fdinfo {
 int ms_fd_internal(int fd) MS_HIDDEN;
 static int list_fds(struct fdinfo *out, int cap, int skip1, int skip2)
 {
-    int dfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int dfd = open("/proc/thread-self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
         return 0;
     int n = 0;
@@ -526,7 +526,7 @@ static int list_fds(struct fdinfo *out, int cap, int skip1, int skip2)
             if (fd == dfd || fd == skip1 || fd == skip2 || n >= cap || ms_fd_internal(fd))
                 continue;
             char lp[64];
-            snprintf(lp, sizeof lp, "/proc/self/fd/%d", fd);
+            snprintf(lp, sizeof lp, "/proc/thread-self/fd/%d", fd);
             ssize_t k = readlink(lp, out[n].path, sizeof out[n].path - 1);
             out[n].path[k > 0 ? k : 0] = 0;
             out[n].fd = fd;
@@ -870,7 +870,7 @@ int ms_report(const struct ms_leak_result *res, int how, int status)
     /* JSON */
     if (j->fd >= 0) {
         char exe[1024];
-        ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        ssize_t k = readlink("/proc/thread-self/exe", exe, sizeof exe - 1);
         exe[k > 0 ? k : 0] = 0;
         ms_out_printf(j, "{\"tool\": \"memsleuth\", \"version\": \"%s\", \"pid\": %d, \"ppid\": %d, \"exe\": ",
                       MS_VERSION, (int)ms_pid, (int)ms_ppid);

@@ -243,6 +243,8 @@ static int add_tids(const char *buf, long got, pid_t *tids, int n, int cap)
 }
 
 /* list thread ids with getdents64 (no malloc, no stdio) */
+static int task_is_zombie(pid_t tgid, pid_t tid);
+
 static int list_tids(pid_t *tids, int cap)
 {
     int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -297,6 +299,10 @@ static int stop_world_signal(struct ms_thread_regs *out, int cap)
         for (int i = 0; i < n; i++) {
             if (tids[i] == self || tids[i] == ms_trace_writer_tid() || contains(sent, nsent, tids[i]))
                 continue; /* the trace writer touches only agent memory: it runs on */
+            /* a main thread that ended with pthread_exit stays listed as a
+             * zombie: it would never answer */
+            if (tids[i] == ms_pid && task_is_zombie(ms_pid, tids[i]))
+                continue;
             if (nsent < 8192 && syscall(SYS_tgkill, ms_pid, tids[i], ms_stop_signal) == 0) {
                 sent[nsent++] = tids[i];
                 fresh++;
@@ -442,10 +448,10 @@ static int tracer_list(pid_t *tids, int cap)
 /* a thread that has exited but is still listed (a main thread that called
  * pthread_exit stays a zombie while the others run): EPERM from
  * PTRACE_SEIZE, and nothing to stop */
-static int tracer_is_zombie(pid_t tid)
+static int task_is_zombie(pid_t tgid, pid_t tid)
 {
     char path[80], *p = put_str(path, "/proc/");
-    p = put_num(p, tc.tgid);
+    p = put_num(p, tgid);
     p = put_str(p, "/task/");
     p = put_num(p, tid);
     p = put_str(p, "/stat");
@@ -715,7 +721,7 @@ static int tracer_main(void *arg)
             if (r == -ESRCH)
                 continue; /* exited */
             if (r < 0) {
-                if (!tc.test_fail && tracer_is_zombie(t))
+                if (!tc.test_fail && task_is_zombie(tc.tgid, t))
                     continue;
                 /* traced already (gdb, strace), seccomp, Yama, another uid */
                 tc.err = (int)-r;

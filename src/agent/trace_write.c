@@ -66,6 +66,13 @@ static unsigned long long mod_adds, mod_subs;
 static _Atomic uint64_t lost_events;
 static _Atomic uint64_t buf_seq;
 static int failed_once;
+/* glibc's count of live threads (GLIBC_PRIVATE, exported for libthread_db):
+ * the thread that takes it to zero calls exit(0).  That is how a program
+ * whose main thread ends with pthread_exit exits when its last thread
+ * returns.  The writer is the agent's, not the program's: it takes itself
+ * off the count, or such a program would never exit.  NULL: not found (the
+ * writer then counts, as any thread). */
+static unsigned int *nptl_nthreads;
 
 pid_t ms_trace_writer_tid(void)
 {
@@ -536,7 +543,7 @@ static int note_module(struct dl_phdr_info *info, size_t size, void *data)
     char exe[1024];
     const char *path = info->dlpi_name;
     if (!path || !path[0]) {
-        ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        ssize_t k = readlink("/proc/thread-self/exe", exe, sizeof exe - 1);
         exe[k > 0 ? k : 0] = 0;
         path = exe;
     }
@@ -618,7 +625,7 @@ static void sample(void)
 {
     long pages = 0;
     char buf[128];
-    int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/thread-self/statm", O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
         ssize_t n = read(fd, buf, sizeof buf - 1);
         close(fd);
@@ -866,6 +873,9 @@ static void *writer(void *arg)
             flush();
         }
     }
+    /* back on the count: glibc's end of this thread takes one off */
+    if (nptl_nthreads)
+        __atomic_fetch_add(nptl_nthreads, 1, __ATOMIC_ACQ_REL);
     return NULL;
 }
 
@@ -915,6 +925,8 @@ static void start_writer(void)
         real_sigmask = dlsym(RTLD_NEXT, "pthread_sigmask");
     if (!real_create || !real_sigmask)
         return;
+    if (!nptl_nthreads)
+        nptl_nthreads = dlvsym(RTLD_DEFAULT, "__nptl_nthreads", "GLIBC_PRIVATE");
     sigset_t all, old;
     sigfillset(&all);
     real_sigmask(SIG_SETMASK, &all, &old); /* the thread inherits it: no signal runs there */
@@ -927,6 +939,10 @@ static void start_writer(void)
     if (real_create(&t, &at, writer, NULL) != 0) {
         ms_warn("cannot start the trace writer thread; the trace is written at exit only");
     } else {
+        /* off glibc's count (see nptl_nthreads): pthread_create added it,
+         * and it cannot have reached zero meanwhile, this thread counts */
+        if (nptl_nthreads)
+            __atomic_fetch_sub(nptl_nthreads, 1, __ATOMIC_ACQ_REL);
         /* stop-the-world must know the writer's tid (it blocks the stop signal) */
         for (int i = 0; i < 2000 && !__atomic_load_n(&writer_tid, __ATOMIC_ACQUIRE); i++) {
             struct timespec d = { 0, 100000 };
@@ -942,7 +958,7 @@ static void start_writer(void)
 static void expand(char *out, size_t cap, const char *pat)
 {
     char exe[1024], *name = exe;
-    ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    ssize_t k = readlink("/proc/thread-self/exe", exe, sizeof exe - 1);
     exe[k > 0 ? k : 0] = 0;
     char *sl = strrchr(exe, '/');
     if (sl)
@@ -968,7 +984,7 @@ static uint8_t *header_payload(uint8_t *p)
 {
     uint8_t *lp;
     char exe[1024], cwd[1024];
-    ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    ssize_t k = readlink("/proc/thread-self/exe", exe, sizeof exe - 1);
     exe[k > 0 ? k : 0] = 0;
     if (!getcwd(cwd, sizeof cwd))
         cwd[0] = 0;
@@ -982,7 +998,7 @@ static uint8_t *header_payload(uint8_t *p)
     /* argv from /proc/self/cmdline, at most 64 arguments and 4 KiB */
     char cmd[4096];
     int n = 0;
-    int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/thread-self/cmdline", O_RDONLY | O_CLOEXEC);
     ssize_t got = fd >= 0 ? read(fd, cmd, sizeof cmd - 1) : 0;
     if (fd >= 0)
         close(fd);

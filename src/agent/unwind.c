@@ -1618,7 +1618,7 @@ static int maps_line(const char *s, const char *e, uintptr_t addr, uintptr_t *lo
  * open, async-signal-safe) */
 static int maps_find(uintptr_t addr, uintptr_t *lo, uintptr_t *hi, int *is_stack)
 {
-    int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/thread-self/maps", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return 0;
     char buf[1024];

@@ -5,7 +5,8 @@
 # trace's disk filling up (a 64 KiB tmpfs), output folders that cannot be
 # written (a read-only bind mount, a file in place of a folder), 16 threads
 # freeing each other's blocks, posix_spawn and vfork, allocating signal
-# handlers, a program that clears its environment, dlopen/dlclose 1000 times.
+# handlers, a program that clears its environment, dlopen/dlclose 1000 times,
+# a main thread that ends with pthread_exit while its threads run on.
 # The program must behave as without memsleuth (same stdout, same status) and
 # the leak figures must be exact; memsleuth says what it could not do once.
 # The mounts need root: those cases print "skip" lines otherwise.
@@ -34,7 +35,7 @@ native() { "$@" >"$T/n.out" 2>/dev/null; echo $? >"$T/n.st"; }
 # same ST: the traced run's stdout ($T/out) and status ST are the native ones
 same() { [ "$1" -eq "$(cat "$T/n.st")" ] && cmp -s "$T/n.out" "$T/out"; }
 nlines() { grep -c '^memsleuth:' "$1"; }
-for p in fork200 daemon sleeper killme churn ring16 spawner sigmalloc noenv dlloop; do
+for p in fork200 daemon sleeper killme churn ring16 spawner sigmalloc noenv dlloop mainexit; do
     gcc -O0 -g -o "$T/$p" "$HERE/progs/$p.c" -lpthread -ldl || exit 1
 done
 gcc -O0 -g -shared -fPIC -o "$T/libdlloop.so" "$HERE/progs/dlloop_lib.c" || exit 1
@@ -314,6 +315,35 @@ timeout 300 "$MS" run --json="$T/dl.%p.json" -- "$T/dlloop" "$T/libdlloop.so" >"
 check "dlopen/dlclose x1000 with a busy thread: same output, 77,000 bytes in 1,000 blocks, stacks name lib_leak_once" \
     $(same $st && jcheck "$T/dl.*.json" '[{"exe": "/dlloop", "definitely_lost": [77000, 1000], "frame": "lib_leak_once", "status": 9}]' &&
       echo 0 || echo 1) "$T/j"
+
+# main ends with pthread_exit, three threads run on: glibc ends the process
+# when the last one returns (the agent's thread must not keep it alive); the
+# report is made from that thread while main is a zombie, whose /proc/self
+# shows no maps, exe or fds: stacks with file:line, the globals still roots
+native "$T/mainexit"
+timeout -s KILL 60 "$MS" run -- "$T/mainexit" >"$T/out" 2>"$T/e"; st=$?
+check "main thread ends with pthread_exit: the process exits when its threads are done, same output and status" \
+    $(same $st && echo 0 || echo 1) "$T/e"
+check "main thread ends with pthread_exit: main's 17 and the threads' 3 x 40 bytes lost with file:line, the globals' 72 bytes reachable" \
+    $(grep -A2 '17 bytes in 1 blocks are definitely lost' "$T/e" | grep -q 'main (mainexit.c:' &&
+      grep -A2 '120 bytes in 3 blocks are definitely lost' "$T/e" | grep -q 'worker (mainexit.c:' &&
+      grep -q 'still reachable: 72 bytes in 3 blocks' "$T/e" && echo 0 || echo 1) "$T/e"
+# a snapshot while main is a zombie, with ptrace and with the signal stop (a
+# zombie never answers the signal: it is not waited for)
+for how in ptrace signal; do
+    rm -f "$T/go" "$T/go.ready"
+    if [ $how = signal ]; then export MEMSLEUTH_TEST_NO_PTRACE=1; fi
+    timeout -s KILL 60 "$MS" run -- "$T/mainexit" "$T/go" >"$T/out" 2>"$T/e" & lp=$!
+    unset MEMSLEUTH_TEST_NO_PTRACE
+    for i in $(seq 300); do [ -e "$T/go.ready" ] && break; sleep 0.1; done
+    pid=$(pgrep -P "$(pgrep -P $lp)") # timeout > memsleuth > mainexit (a zombie main has no cmdline)
+    timeout 30 "$MS" snapshot "$pid" >"$T/snap" 2>&1; sst=$?
+    touch "$T/go"; wait $lp; st=$?
+    ms=$(sed -n 's/.*threads paused \([0-9.]*\) ms.*/\1/p' "$T/snap")
+    check "snapshot while main is a zombie ($how stop): answered, 137 bytes lost, paused ${ms:-?} ms (< 1000), the program exits with status 0" \
+        $([ $sst -eq 0 ] && [ $st -eq 0 ] && grep -q 'definitely lost: 137 bytes in 4 blocks' "$T/snap" &&
+          awk -v m="${ms:-99999}" 'BEGIN { exit !(m < 1000) }' && echo 0 || echo 1) "$T/snap"
+done
 
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
