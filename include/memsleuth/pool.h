@@ -115,6 +115,11 @@
  * other threads own: call them when those threads are stopped (memsleuth's
  * agent stops the world first) or from the thread that owns the trees.
  * Nothing here is async-signal-safe.
+ * fork: the library's locks are taken around fork (pthread_atfork), so a
+ * child can use the library even when another thread of the parent was
+ * inside it; the child's trees are copies (those of the parent's other
+ * threads may be half changed: do not use them in the child).  Do not fork
+ * from a ms_pool_foreach_root callback (the registry lock is held there).
  *
  * Destructors and callbacks run on the calling thread, inside the call.
  */

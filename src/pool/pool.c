@@ -1457,6 +1457,34 @@ void ms_pool_get_stats(struct ms_pool_stats *out)
     pthread_mutex_unlock(&ms_g_reg_lock);
 }
 
+/* fork: a thread of the parent may hold one of the library's locks at the
+ * moment another one forks; the child, where only the forking thread lives,
+ * would wait for it forever.  The forking thread takes them all first (the
+ * registry's before the leaves: a registry walk's callback may allocate, and
+ * the quarantine, site and cache locks take no other lock), so they are in a
+ * known state on both sides, and gives them back in both. */
+static void fork_prepare(void)
+{
+    pthread_mutex_lock(&ms_g_reg_lock);
+    pthread_mutex_lock(&g_quar_lock);
+    pthread_mutex_lock(&g_site_lock);
+    cache_lock();
+}
+
+static void fork_release(void)
+{
+    cache_unlock();
+    pthread_mutex_unlock(&g_site_lock);
+    pthread_mutex_unlock(&g_quar_lock);
+    pthread_mutex_unlock(&ms_g_reg_lock);
+}
+
+/* at load, before any lock is taken (also when linked statically) */
+__attribute__((constructor)) static void ms_pool_init_fork(void)
+{
+    pthread_atfork(fork_prepare, fork_release, fork_release);
+}
+
 /* At exit (or unload), give the cache and the quarantine back, so that
  * leak checkers see nothing left by the library itself. */
 __attribute__((destructor)) static void ms_pool_fini(void)

@@ -2131,6 +2131,64 @@ static void t_threads(void)
     CHECK(reads > 0);
 }
 
+/* ------------------------------------------------------------ fork */
+/* Other threads keep the registry, site table, cache and quarantine locks
+ * busy while the main thread forks: every child must be able to use the
+ * library (a lock held at the fork would hang it; alarm ends that). */
+static _Atomic int F_stop;
+static void *fork_busy(void *arg)
+{
+    int base = (int)(uintptr_t)arg, line = 0;
+    while (!atomic_load(&F_stop)) {
+        struct ms_pool *r = ms_pool_new_root(0);
+        for (int i = 0; i < 32; i++) /* a new file:line each time: the site table grows */
+            ms_pool_alloc_at(r, 100 + (size_t)i * 200, "fork_busy.c", base + line++);
+        struct ms_pool_stats st;
+        ms_pool_get_stats(&st);
+        ms_pool_destroy(r);
+    }
+    return NULL;
+}
+
+static void t_fork_locks(void)
+{
+    int old = ms_pool_set_debug(1); /* destroyed pools go through the quarantine lock */
+    pthread_t th[2];
+    atomic_store(&F_stop, 0);
+    for (int i = 0; i < 2; i++)
+        pthread_create(&th[i], NULL, fork_busy, (void *)(uintptr_t)(1 + i * 100000000));
+    int ok = 0, hung = 0, other = 0;
+    for (int k = 0; k < 100; k++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            alarm(10);
+            struct ms_pool *r = ms_pool_new_root(0);
+            void *p = ms_pool_alloc_at(r, 5000, "fork_child.c", 1000000 + k);
+            struct ms_pool_stats st;
+            ms_pool_get_stats(&st);
+            int bad = !p || ms_pool_destroy(r) != 0;
+            _exit(bad ? 3 : 0);
+        }
+        int status = 0;
+        if (pid < 0 || waitpid(pid, &status, 0) != pid)
+            other++;
+        else if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+            ok++;
+        else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
+            hung++;
+        else
+            other++;
+    }
+    atomic_store(&F_stop, 1);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    ms_pool_set_debug(old);
+    ms_pool_trim();
+    CHECK_EQ(hung, 0);
+    CHECK_EQ(other, 0);
+    CHECK_EQ(ok, 100);
+}
+
 /* ------------------------------------------------------------ random model */
 #define MP 48
 #define MB 3000
@@ -2345,6 +2403,7 @@ int main(int argc, char **argv)
         {"fault injection: every allocation, debug mode", t_fault_oneshot_debug},
         {"chunk cache, stats", t_cache},
         {"threads: one tree each, registry readers", t_threads},
+        {"fork while other threads hold the library's locks", t_fork_locks},
         {"random operations against a model", t_model},
         {"random operations against a model, debug mode", t_model_debug},
     };
