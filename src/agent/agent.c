@@ -22,6 +22,7 @@
 #endif
 #include "agent.h"
 #include "unwind.h"
+#include "../common/elfkind.h"
 
 #include <dlfcn.h>
 #include <elf.h>
@@ -885,6 +886,45 @@ static char **fix_env(char *const envp[], char **buf, size_t cap, char *pre, cha
     char pre_[4200], opt_[8300];                    \
     char **fixed = fix_env(envp, envbuf_, ENV_CAP, pre_, opt_)
 
+/* A statically linked program the traced one starts is out of LD_PRELOAD's
+ * reach: say so (as the launcher does for the program it starts), once per
+ * program name, since it runs untraced.  FILE is searched in PATH when
+ * SEARCH and it has no '/' (execvp, posix_spawnp).  No allocation: this may
+ * run in a vfork child. */
+static void say_if_static(const char *file, int search)
+{
+    if (!ms_active || !file || !file[0])
+        return;
+    static char said[4][256];
+    static int nsaid;
+    char full[4096];
+    const char *path = file;
+    if (search && !strchr(file, '/')) {
+        const char *dirs = getenv("PATH");
+        if (!dirs)
+            dirs = "/bin:/usr/bin";
+        path = NULL;
+        for (const char *d = dirs; *d && !path;) {
+            const char *e = strchr(d, ':');
+            size_t dl = e ? (size_t)(e - d) : strlen(d);
+            int k = snprintf(full, sizeof full, "%.*s%s%s", (int)dl, d, dl ? "/" : "", file);
+            if (k > 0 && k < (int)sizeof full && access(full, X_OK) == 0)
+                path = full;
+            d += dl + (e != NULL);
+        }
+        if (!path)
+            return;
+    }
+    if (!ms_elf_is_static(path))
+        return;
+    for (int i = 0; i < nsaid; i++)
+        if (!strncmp(said[i], path, sizeof said[i] - 1))
+            return;
+    if (nsaid < 4)
+        snprintf(said[nsaid++], sizeof said[0], "%s", path);
+    ms_warn("'%s' is statically linked: it cannot be traced; running it untraced", path);
+}
+
 __attribute__((visibility("default"))) int execve(const char *path, char *const argv[], char *const envp[])
 {
     static int (*real)(const char *, char *const[], char *const[]);
@@ -892,6 +932,7 @@ __attribute__((visibility("default"))) int execve(const char *path, char *const 
         real = dlsym(RTLD_NEXT, "execve");
     if (ms_active)
         ms_stw_wait_idle();
+    say_if_static(path, 0);
     ms_trace_exec(path);
     WITH_ENV(envp, env);
     return real(path, argv, env);
@@ -909,6 +950,7 @@ __attribute__((visibility("default"))) int execvpe(const char *file, char *const
         real = dlsym(RTLD_NEXT, "execvpe");
     if (ms_active)
         ms_stw_wait_idle();
+    say_if_static(file, 1);
     ms_trace_exec(file);
     WITH_ENV(envp, env);
     return real(file, argv, env);
@@ -940,6 +982,7 @@ __attribute__((visibility("default"))) int posix_spawn(pid_t *pid, const char *p
                        const posix_spawnattr_t *, char *const[], char *const[]);
     if (!real)
         real = dlsym(RTLD_NEXT, "posix_spawn");
+    say_if_static(path, 0);
     WITH_ENV(envp, env);
     return real(pid, path, fa, at, argv, env);
 }
@@ -953,6 +996,7 @@ __attribute__((visibility("default"))) int posix_spawnp(pid_t *pid, const char *
                        const posix_spawnattr_t *, char *const[], char *const[]);
     if (!real)
         real = dlsym(RTLD_NEXT, "posix_spawnp");
+    say_if_static(file, 1);
     WITH_ENV(envp, env);
     return real(pid, file, fa, at, argv, env);
 }

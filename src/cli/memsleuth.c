@@ -12,6 +12,7 @@
 #endif
 #include "../common/options.h"
 #include "../common/safe_open.h"
+#include "../common/elfkind.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -188,30 +189,6 @@ static int find_program(const char *prog, char *out, size_t cap)
     return -1;
 }
 
-/* 1 when the file is an ELF executable without an interpreter: LD_PRELOAD
- * cannot reach it */
-static int is_static_elf(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    Elf64_Ehdr eh;
-    int st = 0;
-    if (read(fd, &eh, sizeof eh) == (ssize_t)sizeof eh && !memcmp(eh.e_ident, ELFMAG, SELFMAG) &&
-        eh.e_ident[EI_CLASS] == ELFCLASS64) {
-        st = 1;
-        for (int i = 0; i < eh.e_phnum && i < 256; i++) {
-            Elf64_Phdr ph;
-            if (pread(fd, &ph, sizeof ph, (off_t)(eh.e_phoff + (Elf64_Off)i * eh.e_phentsize)) != (ssize_t)sizeof ph)
-                break;
-            if (ph.p_type == PT_INTERP || ph.p_type == PT_DYNAMIC)
-                st = 0;
-        }
-    }
-    close(fd);
-    return st;
-}
-
 static pid_t child;
 
 static void forward(int sig)
@@ -314,7 +291,7 @@ static int cmd_run(int argc, char **argv)
         fprintf(stderr, "memsleuth: cannot find %s (set MEMSLEUTH_AGENT); the program runs untraced\n",
                 AGENT_NAME);
         traced = 0;
-    } else if (is_static_elf(prog)) {
+    } else if (ms_elf_is_static(prog)) {
         fprintf(stderr, "memsleuth: '%s' is statically linked: it cannot be traced; running it untraced\n",
                 prog);
         traced = 0;

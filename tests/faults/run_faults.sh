@@ -142,6 +142,18 @@ if gcc -static -O0 -g -o "$T/leaks-static" "$HERE/../e2e/progs/leaks.c" 2>/dev/n
     check "statically linked program: one line, runs untraced with the same output and status" \
         $(same $st && [ "$(wc -l <"$T/e")" -eq 1 ] && grep -q "^memsleuth: '$T/leaks-static' is statically linked: it cannot be traced" "$T/e" &&
           [ ! -e "$T/st.json" ] && echo 0 || echo 1) "$T/e"
+    # ... started by a traced program (exec from a shell, posix_spawnp through
+    # PATH from env): that program's agent says it, once per program
+    native sh -c "exec '$T/leaks-static'"
+    "$MS" run --json="$T/st2.%p.json" -- sh -c "exec '$T/leaks-static'" >"$T/out" 2>"$T/e"; st=$?
+    check "statically linked program exec'd by a traced shell: one line from the shell's agent, same output and status" \
+        $(same $st && [ "$(grep -c "^memsleuth: '$T/leaks-static' is statically linked: it cannot be traced" "$T/e")" -eq 1 ] &&
+          [ "$(grep -c . "$T/e")" -eq 1 ] && echo 0 || echo 1) "$T/e"
+    native env PATH="$T:$PATH" leaks-static
+    "$MS" run -- env PATH="$T:$PATH" leaks-static >"$T/out" 2>"$T/e"; st=$?
+    check "statically linked program found in PATH by a traced env (execvp): said once, same output and status" \
+        $(same $st && [ "$(grep -c "^memsleuth: '$T/leaks-static' is statically linked: it cannot be traced" "$T/e")" -eq 1 ] &&
+          echo 0 || echo 1) "$T/e"
 else
     skip "statically linked program: no static libc (libc6-dev's libc.a)"
 fi
