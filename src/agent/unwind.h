@@ -137,6 +137,18 @@ int ms_unwind_capture(uintptr_t *pcs, int max);
  * captures of the handlers it defers are made with ms_unwind_nocache. */
 uint32_t *ms_unwind_stack_tag(int *same);
 
+/* The stack-id cache (unwind.c, struct kc_ent).  Right after a capture on
+ * this thread (same conditions as ms_unwind_stack_tag): the id kept for
+ * that stack, 0 if none (the capture did not come from the cache).  The
+ * pcs were written all the same. */
+uint32_t ms_unwind_kept_id(void);
+
+/* After a capture that ms_unwind_kept_id gave 0 for: keep id for that
+ * stack.  The caller's id must stand for exactly the capture's frames from
+ * lead on (the first lead frames are the caller's own, 1..6 of them), as
+ * ms_stack_get gives them; the cache checks every hit against those. */
+void ms_unwind_keep_id(uint32_t id, int lead);
+
 /* on (1): the captures of this thread leave the per-thread templates and
  * their tags alone until the matching call with 0 (they still use the rule
  * cache and the memo); calls nest */
