@@ -212,7 +212,7 @@ uint32_t ms_capture_stack(void)
      * (every caller of this function has marked the hooks busy: a signal
      * handler's capture cannot come between) */
     uint32_t kid = ms_unwind_kept_id();
-    if (kid)
+    if (kid && MS_LIKELY(!ms_verify_unwind))
         return kid;
     int same;
     uint32_t *tag = ms_unwind_stack_tag(&same);
@@ -221,6 +221,10 @@ uint32_t ms_capture_stack(void)
     int lead;
     int keep = program_frames(buf, n, ms_opt.num_callers, &lead);
     uint32_t id = keep > 0 ? ms_stack_intern(buf, keep) : 0;
+    if (kid) { /* the verification mode: the cache's id must be this one */
+        ms_unwind_verify_kept_id(kid == id);
+        return id;
+    }
     if (tag)
         *tag = id;
     if (id && lead > 0)

@@ -972,7 +972,7 @@ static int ident_eq(const struct ident *a, const struct ident *b)
 }
 
 /* statistics (relaxed atomics; fast_frames is batched per thread) */
-static uint64_t st_fast, st_fb_frames, st_fb_stacks, st_tables, st_bytes, st_vchecked, st_vmismatch;
+static uint64_t st_fast, st_fb_frames, st_fb_stacks, st_tables, st_bytes, st_vchecked, st_vmismatch, st_kc_checked;
 
 /* Build the table of one object.  Called under the build lock, inside a
  * dl_iterate_phdr callback (the object cannot be unmapped meanwhile). */
@@ -2691,4 +2691,12 @@ void ms_unwind_stats(struct ms_unwind_stats *out)
     out->table_bytes = __atomic_load_n(&st_bytes, RELAXED);
     out->verify_checked = __atomic_load_n(&st_vchecked, RELAXED);
     out->verify_mismatch = __atomic_load_n(&st_vmismatch, RELAXED);
+    out->verify_kept = __atomic_load_n(&st_kc_checked, RELAXED);
+}
+
+void ms_unwind_verify_kept_id(int same)
+{
+    __atomic_fetch_add(&st_kc_checked, 1, RELAXED);
+    if (!same)
+        __atomic_fetch_add(&st_vmismatch, 1, RELAXED);
 }
