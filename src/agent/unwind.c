@@ -1545,7 +1545,8 @@ struct memo {
 #define TPL_FRAMES 64
 #define TPL_SETS 8
 #define KC_AGENT 6 /* agent frames a kept stack may start with */
-#define KC_BITS 10
+#define KC_BITS 11 /* 2048 entries, 32 KB */
+#define KC_WAYS 4
 #define TPL_IDX(sp) ((((sp) >> 4) ^ ((sp) >> 10)) & (TPL_SETS - 1))
 enum { TT_NONE = 0, TT_END = 1 };
 struct tpl {
@@ -1565,6 +1566,7 @@ struct tpl {
      * leading frames of the stacks kept for it (the agent's own frames,
      * not part of a stack id's frames: ms_unwind_keep_id) */
     uint64_t gen;
+    int dirty;        /* a walk changed sp[], r[], n or term: a new version */
     int na;           /* > 0: stacks are kept for this version */
     uintptr_t apc[KC_AGENT];
 };
@@ -1582,9 +1584,9 @@ struct tpl {
  * lookup per frame, and without trimming, hashing and interning in the
  * caller.  Only hashes, ids and versions are kept here. */
 struct kc_ent {
-    uint64_t hash;
     uint64_t gen;
-    uint32_t id, pad;
+    uint32_t hash; /* a filter: a hit is compared in full */
+    uint32_t id;
 };
 
 struct tstate {
@@ -1616,7 +1618,7 @@ struct tstate {
     uint64_t kgen, khash;
     int kn;
     uintptr_t kpc[KC_AGENT];
-    struct kc_ent kc[1 << KC_BITS];
+    struct kc_ent kc[1 << KC_BITS] __attribute__((aligned(64)));
 };
 static __thread struct tstate tls __attribute__((tls_model("initial-exec")));
 
@@ -2043,6 +2045,8 @@ static void walk(uintptr_t *pcs, int max, uintptr_t pc, uintptr_t sp, uintptr_t 
             sp = cfa;
             is_ra = 1;
             if (tr && tn == n - 1 && n <= TPL_FRAMES) {
+                if (tr->sp[n] != sp || rule_bits(&tr->r[n - 1]) != rule_bits(u))
+                    tr->dirty = 1;
                 tr->r[n - 1] = *u;
                 tr->sp[n] = sp;
                 tn = n;
@@ -2116,6 +2120,8 @@ static void walk(uintptr_t *pcs, int max, uintptr_t pc, uintptr_t sp, uintptr_t 
         }
         case K_END:
             if (tr && tn == n - 1) {
+                if (rule_bits(&tr->r[n - 1]) != rule_bits(u))
+                    tr->dirty = 1;
                 tr->r[n - 1] = *u;
                 tterm = TT_END;
             }
@@ -2129,6 +2135,8 @@ static void walk(uintptr_t *pcs, int max, uintptr_t pc, uintptr_t sp, uintptr_t 
     }
 out:
     if (tr) {
+        if (tr->n != tn || tr->term != tterm)
+            tr->dirty = 1;
         tr->n = tn;
         tr->term = tterm;
     }
@@ -2218,9 +2226,10 @@ static inline uint64_t kc_hash(const uintptr_t *pcs, int n)
     return h ^ (h >> 29);
 }
 
-static inline struct kc_ent *kc_slot(uint64_t h, uint64_t gen)
+/* KC_WAYS ways (one cache line): the entry kept last comes first */
+static inline struct kc_ent *kc_set(uint64_t h, uint64_t gen)
 {
-    return &tls.kc[((h ^ gen * 0xc2b2ae3d27d4eb4fULL) >> (64 - KC_BITS)) & ((1u << KC_BITS) - 1)];
+    return &tls.kc[((h ^ gen * 0xc2b2ae3d27d4eb4fULL) >> (64 - KC_BITS)) & ((1u << KC_BITS) - KC_WAYS)];
 }
 
 /* The stack-id cache's lookup for template T (matched: same g_seq, sp and
@@ -2248,8 +2257,11 @@ static inline int kc_try(const struct tpl *T, uintptr_t *pcs, int max, uintptr_t
     if (bad)
         return 0;
     uint64_t h = kc_hash(pcs, n + 1);
-    const struct kc_ent *e = kc_slot(h, T->gen);
-    if (e->hash != h || e->gen != T->gen)
+    const struct kc_ent *set = kc_set(h, T->gen), *e = NULL;
+    for (int w = 0; w < KC_WAYS; w++)
+        if (set[w].hash == (uint32_t)h && set[w].gen == T->gen)
+            e = &set[w];
+    if (!e)
         return 0;
     const uintptr_t *kp;
     if (ms_stack_get(e->id, &kp) != n + 1 - na)
@@ -2268,6 +2280,7 @@ static inline int kc_try(const struct tpl *T, uintptr_t *pcs, int max, uintptr_t
 /* a template changed (or may have): the stacks kept for it are gone */
 static inline void tpl_changed(struct tpl *T)
 {
+    T->dirty = 0;
     T->gen = ++tls.gen_next;
     T->na = 0;
 }
@@ -2292,8 +2305,10 @@ void ms_unwind_keep_id(uint32_t id, int lead)
         T->na = lead;
         memcpy(T->apc, tls.kpc, (size_t)lead * sizeof T->apc[0]);
     }
-    struct kc_ent *e = kc_slot(tls.khash, T->gen);
-    e->hash = tls.khash;
+    struct kc_ent *e = kc_set(tls.khash, T->gen);
+    for (int w = KC_WAYS - 1; w > 0; w--)
+        e[w] = e[w - 1];
+    e->hash = (uint32_t)tls.khash;
     e->gen = T->gen;
     e->id = id;
 }
@@ -2448,7 +2463,7 @@ static int capture_common(uintptr_t *pcs, int max, uintptr_t pc, uintptr_t sp, u
         }
     no_record:
         walk(pcs, max, wpc, wsp, wbp, n0 ? 1 : is_ra, rg, pcc, rc, cd, &w, n0, tr);
-        if (tr) /* the walk records into the template */
+        if (tr && tr->dirty) /* the walk recorded something else into the template */
             tpl_changed(tr);
         __atomic_thread_fence(ACQUIRE);
         if (UNLIKELY(__atomic_load_n(&g_seq, RELAXED) != s))
