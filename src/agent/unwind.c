@@ -1614,6 +1614,8 @@ struct tstate {
     /* the last capture: its id from the stack-id cache (hit), or what
      * ms_unwind_keep_id needs to keep it (kt != NULL) */
     uint32_t kc_hit;
+    int32_t kc_score; /* > 0: the cache is tried at every capture */
+    uint32_t kc_probe;
     struct tpl *kt;
     uint64_t kgen, khash;
     int kn;
@@ -2331,6 +2333,7 @@ static int capture_common(uintptr_t *pcs, int max, uintptr_t pc, uintptr_t sp, u
      * those of handlers the agent defers (ms_unwind_nocache): the hook they
      * interrupted may hold its template's tag between capture and use */
     int notpl = nested || tls.nocache;
+    int kc_on = 0;           /* the stack-id cache was tried (or it may keep this stack) */
     struct tpl *used = NULL; /* the template this capture went through */
     int full = 0;            /* ... and it gave the whole stack */
     if (!notpl) {
@@ -2365,7 +2368,14 @@ static int capture_common(uintptr_t *pcs, int max, uintptr_t pc, uintptr_t sp, u
                 tr = &tls.tpl[TPL_IDX(sp)];
                 if (tr->seq1 == s + 1 && tr->sp[0] == sp && tr->hi == rg.hi) {
                     uint32_t kid;
-                    int kn = tr->na ? kc_try(tr, pcs, max, pc, bp, &kid) : 0;
+                    /* the cache pays while it hits one capture in three
+                     * or more (a miss costs about a third of what a hit
+                     * saves); else it is tried one capture in 16 */
+                    kc_on = tls.kc_score > 0 || !(++tls.kc_probe & 15);
+                    int kn = kc_on && tr->na ? kc_try(tr, pcs, max, pc, bp, &kid) : 0;
+                    if (kc_on && tr->na)
+                        tls.kc_score = kn ? (tls.kc_score < 64 ? tls.kc_score + 2 : 64)
+                                          : (tls.kc_score > -64 ? tls.kc_score - 1 : -64);
                     if (kn) {
                         __atomic_thread_fence(ACQUIRE);
                         if (UNLIKELY(__atomic_load_n(&g_seq, RELAXED) != s))
@@ -2541,7 +2551,7 @@ static int capture_common(uintptr_t *pcs, int max, uintptr_t pc, uintptr_t sp, u
         tls.last_same = same;
         /* a stack the template walk gave whole: the caller may keep its id
          * (ms_unwind_keep_id) for the stack-id cache */
-        if (full && k == used->n + 1 && used->term == TT_END && ms_stack_get) {
+        if (kc_on && full && k == used->n + 1 && used->term == TT_END && ms_stack_get) {
             tls.kt = used;
             tls.kgen = used->gen;
             tls.khash = kc_hash(pcs, k);
