@@ -1568,6 +1568,7 @@ struct tpl {
     uint64_t gen;
     int dirty;        /* a walk changed sp[], r[], n or term: a new version */
     int na;           /* > 0: stacks are kept for this version */
+    int kcfa;         /* with na: a frame's CFA is RBP-based (kc_try checks RBP) */
     uintptr_t apc[KC_AGENT];
 };
 
@@ -2245,19 +2246,24 @@ static inline int kc_try(const struct tpl *T, uintptr_t *pcs, int max, uintptr_t
     int n = T->n, na = T->na;
     if (T->term != TT_END || n + 1 > max || n + 1 <= na)
         return 0;
-    uintptr_t cbp = bp, bad = 0;
     pcs[0] = pc;
-    for (int j = 0; j < n; j++) {
-        const struct urule *u = &T->r[j];
-        uintptr_t nsp = T->sp[j + 1];
-        if (u->flags & RF_CFA_RBP)
-            bad |= (cbp + (uintptr_t)(intptr_t)u->cfa_off) ^ nsp;
-        if (u->flags & RF_RBP_SAVED)
-            cbp = ld(nsp + (uintptr_t)(intptr_t)u->rbp_off);
-        pcs[j + 1] = ld(nsp - 8);
+    if (LIKELY(!T->kcfa)) { /* no RBP-based CFA: the saved RBPs play no part */
+        for (int j = 1; j <= n; j++)
+            pcs[j] = ld(T->sp[j] - 8);
+    } else {
+        uintptr_t cbp = bp, bad = 0;
+        for (int j = 0; j < n; j++) {
+            const struct urule *u = &T->r[j];
+            uintptr_t nsp = T->sp[j + 1];
+            if (u->flags & RF_CFA_RBP)
+                bad |= (cbp + (uintptr_t)(intptr_t)u->cfa_off) ^ nsp;
+            if (u->flags & RF_RBP_SAVED)
+                cbp = ld(nsp + (uintptr_t)(intptr_t)u->rbp_off);
+            pcs[j + 1] = ld(nsp - 8);
+        }
+        if (bad)
+            return 0;
     }
-    if (bad)
-        return 0;
     uint64_t h = kc_hash(pcs, n + 1);
     const struct kc_ent *set = kc_set(h, T->gen), *e = NULL;
     for (int w = 0; w < KC_WAYS; w++)
@@ -2306,6 +2312,9 @@ void ms_unwind_keep_id(uint32_t id, int lead)
             tpl_changed(T);
         T->na = lead;
         memcpy(T->apc, tls.kpc, (size_t)lead * sizeof T->apc[0]);
+        T->kcfa = 0;
+        for (int j = 0; j < T->n; j++)
+            T->kcfa |= T->r[j].flags & RF_CFA_RBP;
     }
     struct kc_ent *e = kc_set(tls.khash, T->gen);
     for (int w = KC_WAYS - 1; w > 0; w--)
