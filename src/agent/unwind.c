@@ -1587,8 +1587,11 @@ struct tpl {
 struct kc_ent {
     uint64_t gen;
     uint32_t hash; /* a filter: a hit is compared in full */
-    uint32_t id;
+    uint32_t id;   /* | KC_ID_TAG: the word (hash, id) is never a pointer of the
+                    * program's (bit 63 set), so the leak check's scan of this
+                    * TLS cannot take it for one */
 };
+#define KC_ID_TAG 0x80000000u
 
 struct tstate {
     uintptr_t lo, hi;   /* the thread's stack mapping; hi == 0: unknown */
@@ -1611,14 +1614,20 @@ struct tstate {
     struct tpl *last; /* the template of this thread's last capture (ms_unwind_stack_tag) */
     int last_same;    /* that capture's stack was the template's last one */
     int nocache;      /* ms_unwind_nocache calls in effect */
-    uint64_t gen_next; /* template versions handed out */
-    /* the last capture: its id from the stack-id cache (hit), or what
-     * ms_unwind_keep_id needs to keep it (kt != NULL) */
-    uint32_t kc_hit;
-    int32_t kc_score; /* > 0: the cache is tried at every capture */
-    uint32_t kc_probe;
+    /* The stack-id cache.  The leak check scans this TLS as a root: every
+     * word here is either a small count, an address of the agent's (code,
+     * TLS) or a value with bit 63 set, never one a pointer of the program
+     * could have. */
+    uint64_t gen_next; /* template versions handed out, counting down from 2^64 */
+    /* the last capture: its id from the stack-id cache (hit; | bit 63), or
+     * what ms_unwind_keep_id needs to keep it (kt != NULL) */
+    uint64_t kc_hit;
+    int16_t kc_score; /* > 0: the cache is tried at every capture */
+    uint16_t kc_probe;
+    uint16_t kc_pad;
+    uint16_t kc_tag; /* 0x8000: this word's bit 63 */
     struct tpl *kt;
-    uint64_t kgen, khash;
+    uint64_t kgen, khash; /* khash: bit 63 set (kc_hash) */
     int kn;
     uintptr_t kpc[KC_AGENT];
     struct kc_ent kc[1 << KC_BITS] __attribute__((aligned(64)));
@@ -2226,13 +2235,13 @@ static inline uint64_t kc_hash(const uintptr_t *pcs, int n)
     uint64_t h = a ^ (b << 1 | b >> 63) ^ (c << 2 | c >> 62) ^ (d << 3 | d >> 61);
     h ^= h >> 32;
     h *= 0x9e3779b97f4a7c15ULL;
-    return h ^ (h >> 29);
+    return (h ^ (h >> 29)) | (1ULL << 63); /* kept in this TLS: never a pointer */
 }
 
 /* KC_WAYS ways (one cache line): the entry kept last comes first */
 static inline struct kc_ent *kc_set(uint64_t h, uint64_t gen)
 {
-    return &tls.kc[((h ^ gen * 0xc2b2ae3d27d4eb4fULL) >> (64 - KC_BITS)) & ((1u << KC_BITS) - KC_WAYS)];
+    return &tls.kc[((h ^ gen * 0xc2b2ae3d27d4eb4fULL) >> (63 - KC_BITS)) & ((1u << KC_BITS) - KC_WAYS)];
 }
 
 /* The stack-id cache's lookup for template T (matched: same g_seq, sp and
@@ -2272,7 +2281,7 @@ static inline int kc_try(const struct tpl *T, uintptr_t *pcs, int max, uintptr_t
     if (!e)
         return 0;
     const uintptr_t *kp;
-    if (ms_stack_get(e->id, &kp) != n + 1 - na)
+    if (ms_stack_get(e->id & ~KC_ID_TAG, &kp) != n + 1 - na)
         return 0;
     uintptr_t d = 0;
     for (int i = 0; i < na; i++)
@@ -2281,7 +2290,7 @@ static inline int kc_try(const struct tpl *T, uintptr_t *pcs, int max, uintptr_t
         d |= pcs[i] ^ kp[i - na];
     if (d)
         return 0;
-    *id = e->id;
+    *id = e->id & ~KC_ID_TAG;
     return n + 1;
 }
 
@@ -2289,13 +2298,13 @@ static inline int kc_try(const struct tpl *T, uintptr_t *pcs, int max, uintptr_t
 static inline void tpl_changed(struct tpl *T)
 {
     T->dirty = 0;
-    T->gen = ++tls.gen_next;
+    T->gen = --tls.gen_next; /* bit 63 set */
     T->na = 0;
 }
 
 uint32_t ms_unwind_kept_id(void)
 {
-    uint32_t id = tls.kc_hit;
+    uint32_t id = (uint32_t)tls.kc_hit;
     tls.kc_hit = 0;
     return id;
 }
@@ -2304,7 +2313,8 @@ void ms_unwind_keep_id(uint32_t id, int lead)
 {
     struct tpl *T = tls.kt;
     tls.kt = NULL;
-    if (!T || !id || lead < 1 || lead > KC_AGENT || lead >= tls.kn || T->gen != tls.kgen || !ms_stack_get)
+    if (!T || !id || id >= KC_ID_TAG || lead < 1 || lead > KC_AGENT || lead >= tls.kn || T->gen != tls.kgen ||
+        !ms_stack_get)
         return;
     if (T->na != lead || memcmp(T->apc, tls.kpc, (size_t)lead * sizeof T->apc[0]) != 0) {
         /* other agent frames than the stacks kept so far: those go */
@@ -2321,7 +2331,7 @@ void ms_unwind_keep_id(uint32_t id, int lead)
         e[w] = e[w - 1];
     e->hash = (uint32_t)tls.khash;
     e->gen = T->gen;
-    e->id = id;
+    e->id = id | KC_ID_TAG;
 }
 
 static int capture_common(uintptr_t *pcs, int max, uintptr_t pc, uintptr_t sp, uintptr_t bp, int is_ra)
@@ -2381,17 +2391,18 @@ static int capture_common(uintptr_t *pcs, int max, uintptr_t pc, uintptr_t sp, u
                      * or more (a miss costs about a third of what a hit
                      * saves); else it is tried one capture in 16 */
                     kc_on = tls.kc_score > 0 || !(++tls.kc_probe & 15);
+                    tls.kc_tag = 0x8000;
                     int kn = kc_on && tr->na ? kc_try(tr, pcs, max, pc, bp, &kid) : 0;
                     if (kc_on && tr->na)
-                        tls.kc_score = kn ? (tls.kc_score < 64 ? tls.kc_score + 2 : 64)
-                                          : (tls.kc_score > -64 ? tls.kc_score - 1 : -64);
+                        tls.kc_score = (int16_t)(kn ? (tls.kc_score < 64 ? tls.kc_score + 2 : 64)
+                                                    : (tls.kc_score > -64 ? tls.kc_score - 1 : -64));
                     if (kn) {
                         __atomic_thread_fence(ACQUIRE);
                         if (UNLIKELY(__atomic_load_n(&g_seq, RELAXED) != s))
                             continue;
                         count_fast(kn);
                         k = kn;
-                        tls.kc_hit = kid;
+                        tls.kc_hit = kid | (1ULL << 63);
                         break;
                     }
                     int done;

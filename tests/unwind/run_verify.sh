@@ -2,7 +2,8 @@
 # run_verify.sh MEMSLEUTH - the agent's own unwinder against libunwind on real
 # programs: with MEMSLEUTH_VERIFY_UNWIND=1 every stack is captured both ways
 # (src/agent/unwind.c and unw_backtrace) and the agent prints, at exit,
-#   memsleuth: unwind verification: N stacks compared with libunwind, M differ
+#   memsleuth: unwind verification: N stacks compared with libunwind, M differ (K stack ids from the stack-id cache checked)
+# (M also counts the ids from the unwinder's stack-id cache that differ from the interned ones)
 # Every process must compare many stacks and find no difference: sqlite3 (a
 # script), python3 (allocation heavy), a C++ program that throws through
 # deep frames, the shared bench workloads (-O2 without frame pointers),
