@@ -405,8 +405,10 @@ static int run_report(int how, int status, const struct ms_scan_self *self)
     if (ms_verify_unwind) {
         struct ms_unwind_stats us;
         ms_unwind_stats(&us);
-        ms_warn("unwind verification: %llu stacks compared with libunwind, %llu differ",
-                (unsigned long long)us.verify_checked, (unsigned long long)us.verify_mismatch);
+        ms_warn("unwind verification: %llu stacks compared with libunwind, %llu differ (%llu stack ids from the "
+                "stack-id cache checked)",
+                (unsigned long long)us.verify_checked, (unsigned long long)us.verify_mismatch,
+                (unsigned long long)us.verify_kept);
     }
     ms_trace_end(how, status);
     ms_active = 0; /* from here on, pass everything through */

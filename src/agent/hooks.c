@@ -150,9 +150,12 @@ static int is_restorer(uintptr_t pc)
  * wrappers in the middle) and, where a signal interrupted the agent, the
  * library code the agent was running (memcmp, a mutex, libunwind): the
  * frames between a signal trampoline and an agent frame.  Returns the
- * number kept. */
-static int program_frames(uintptr_t *pcs, int n, int max_keep)
+ * number kept.  *lead: the number of leading frames dropped when the kept
+ * ones are exactly the rest (the common case, none cut at max_keep), else
+ * -1. */
+static int program_frames(uintptr_t *pcs, int n, int max_keep, int *lead)
 {
+    *lead = -1;
     const uintptr_t lo = ms_self_lo, len = ms_self_hi - ms_self_lo;
     int keep = 0, i = 0;
     /* the common case: the hooks' frames, then none of ours */
@@ -163,6 +166,8 @@ static int program_frames(uintptr_t *pcs, int n, int max_keep)
         i++;
     if (i == n) {
         keep = n - j0 < max_keep ? n - j0 : max_keep;
+        if (keep == n - j0)
+            *lead = j0;
         memmove(pcs, pcs + j0, (size_t)keep * sizeof *pcs);
         return keep;
     }
@@ -202,17 +207,28 @@ uint32_t ms_capture_stack(void)
     int n = MS_UNLIKELY(ms_verify_unwind) ? ms_unwind_capture_verify(buf, want) : ms_unwind_capture(buf, want);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     ms_ts.in_unwind = 0;
-    /* the stack id of an unchanged stack is kept with the unwinder's
-     * template (every caller of this function has marked the hooks busy:
-     * a signal handler's capture cannot come between) */
+    /* the stack ids of stacks seen before are kept by the unwinder: in
+     * its stack-id cache, and with its template for an unchanged stack
+     * (every caller of this function has marked the hooks busy: a signal
+     * handler's capture cannot come between) */
+    uint32_t kid = ms_unwind_kept_id();
+    if (kid && MS_LIKELY(!ms_verify_unwind))
+        return kid;
     int same;
     uint32_t *tag = ms_unwind_stack_tag(&same);
     if (tag && same && *tag)
         return *tag;
-    int keep = program_frames(buf, n, ms_opt.num_callers);
+    int lead;
+    int keep = program_frames(buf, n, ms_opt.num_callers, &lead);
     uint32_t id = keep > 0 ? ms_stack_intern(buf, keep) : 0;
+    if (kid) { /* the verification mode: the cache's id must be this one */
+        ms_unwind_verify_kept_id(kid == id);
+        return id;
+    }
     if (tag)
         *tag = id;
+    if (id && lead > 0)
+        ms_unwind_keep_id(id, lead);
     return id;
 }
 
@@ -280,7 +296,8 @@ static void drain_pending(void)
         uint32_t st = 0;
         if (e->slot) {
             uintptr_t *pcs = ms_ts.pend_pcs[ms_ts.pcs_head % NPCS];
-            int keep = program_frames(pcs, e->npcs, ms_opt.num_callers);
+            int lead;
+            int keep = program_frames(pcs, e->npcs, ms_opt.num_callers, &lead);
             st = keep > 0 ? ms_stack_intern(pcs, keep) : 0;
             /* no stale copy may stay: this TLS is scanned as a root */
             memset(pcs, 0, sizeof ms_ts.pend_pcs[0]);

@@ -40,8 +40,17 @@ struct shard {
 static struct shard shards[NSHARD];
 
 /* trace_write.c: events appended under the shard lock */
-void ms_trace_alloc(int shard, uintptr_t addr, uint64_t size, uint32_t stack, int fn, pid_t tid) MS_HIDDEN;
-void ms_trace_free(int shard, uintptr_t addr) MS_HIDDEN;
+void ms_trace_alloc(int shard, uintptr_t addr, uint64_t size, uint32_t stack, int fn, pid_t tid, uint64_t tsc) MS_HIDDEN;
+void ms_trace_free(int shard, uintptr_t addr, uint64_t tsc) MS_HIDDEN;
+extern int ms_trace_on MS_HIDDEN;
+
+/* an event's time-stamp counter reading, taken before the shard lock: the
+ * counter's latency (tens of cycles) then overlaps the lock and the table
+ * work; 0 (the event reads the clock itself) when not tracing */
+static inline uint64_t ms_trace_stamp(void)
+{
+    return __atomic_load_n(&ms_trace_on, __ATOMIC_RELAXED) ? __builtin_ia32_rdtsc() | 1 : 0;
+}
 void ms_trace_stack(uint32_t id, const uintptr_t *pcs, int n) MS_HIDDEN;
 
 void ms_table_lock_shard(int i) MS_HIDDEN;
@@ -148,6 +157,7 @@ static inline struct shard *shard_of(uintptr_t addr, uint64_t *h)
 void ms_table_insert(uintptr_t addr, uint64_t size, uint32_t stack, int kind, int fn)
 {
     pid_t tid = ms_trace_thread(); /* before the shard lock: its first call writes a record */
+    uint64_t tsc = ms_trace_stamp();
     uint64_t h;
     struct shard *s = shard_of(addr, &h);
     ms_lock(&s->lock);
@@ -176,7 +186,7 @@ void ms_table_insert(uintptr_t addr, uint64_t size, uint32_t stack, int kind, in
     s->live_blocks++;
     /* a remembered free of this address stays: it is only looked at when
      * the address is not live, and every removal remembers anew */
-    ms_trace_alloc(shard_index(addr, h), addr, size, stack, fn, tid);
+    ms_trace_alloc(shard_index(addr, h), addr, size, stack, fn, tid, tsc);
     ms_unlock(&s->lock);
 }
 
@@ -219,6 +229,7 @@ static long find(struct shard *s, uintptr_t addr, uint64_t h)
  * the same critical section */
 int ms_table_release(uintptr_t addr, struct ms_block *out)
 {
+    uint64_t tsc = ms_trace_stamp();
     uint64_t h;
     struct shard *s = shard_of(addr, &h);
     ms_lock(&s->lock);
@@ -238,7 +249,7 @@ int ms_table_release(uintptr_t addr, struct ms_block *out)
     s->live_bytes -= s->slots[j].size;
     s->live_blocks--;
     delete_at(s, (size_t)j);
-    ms_trace_free(shard_index(addr, h), addr);
+    ms_trace_free(shard_index(addr, h), addr, tsc);
     ms_unlock(&s->lock);
     return 1;
 }
@@ -510,6 +521,6 @@ void ms_trace_dump_live(void)
         struct shard *s = &shards[i];
         for (size_t j = 0; j < s->cap; j++)
             if (s->slots[j].addr)
-                ms_trace_alloc(i, s->slots[j].addr, s->slots[j].size, s->slots[j].stack, s->slots[j].fn | 64, 0);
+                ms_trace_alloc(i, s->slots[j].addr, s->slots[j].size, s->slots[j].stack, s->slots[j].fn | 64, 0, 0);
     }
 }

@@ -49,7 +49,10 @@ struct evbuf {
     uint8_t data[BUF_BYTES + BUF_SLACK];
 };
 
-static int trace_on;
+/* tracing: also read by table.c, which takes each event's counter reading
+ * before its shard lock (ms_trace_stamp) */
+int ms_trace_on MS_HIDDEN;
+#define trace_on ms_trace_on
 static int trace_fd = -1;
 static dev_t trace_dev;
 static ino_t trace_ino;
@@ -125,6 +128,32 @@ static inline uint64_t now_ns(void)
 static inline uint64_t now_at(const struct evbuf *b)
 {
     uint64_t t = now_ns();
+    return t < b->t ? b->t : t;
+}
+
+/* now_at for a time-stamp counter reading taken a little earlier
+ * (ms_trace_stamp: before the shard lock, so that the counter's latency
+ * overlaps the lock and the table work instead of adding to them) */
+static inline uint64_t now_at_tsc(const struct evbuf *b, uint64_t tsc)
+{
+    uint64_t t;
+    if (!__atomic_load_n(&clk_on, __ATOMIC_ACQUIRE)) {
+        t = mono_ns();
+    } else {
+        for (;;) {
+            uint32_t s = __atomic_load_n(&clk.seq, __ATOMIC_ACQUIRE);
+            uint64_t tb = __atomic_load_n(&clk.tsc_base, __ATOMIC_RELAXED),
+                     nb = __atomic_load_n(&clk.ns_base, __ATOMIC_RELAXED), m = __atomic_load_n(&clk.mult, __ATOMIC_RELAXED);
+            __atomic_thread_fence(__ATOMIC_ACQUIRE);
+            if ((s & 1) || __atomic_load_n(&clk.seq, __ATOMIC_RELAXED) != s)
+                continue;
+            int64_t d = (int64_t)(tsc - tb);
+            if (d < 0) /* read before a new scale was set, or a CPU a little behind */
+                d = 0;
+            t = nb + (uint64_t)(((unsigned __int128)(uint64_t)d * m) >> 32);
+            break;
+        }
+    }
     return t < b->t ? b->t : t;
 }
 
@@ -263,7 +292,7 @@ static inline struct evbuf *room(struct evbuf **slot, _Atomic(struct evbuf *) *q
 }
 
 /* ---- hot path: called by table.c with the shard lock held ---------------- */
-void ms_trace_alloc(int shard, uintptr_t addr, uint64_t size, uint32_t stack, int fn, pid_t tid)
+void ms_trace_alloc(int shard, uintptr_t addr, uint64_t size, uint32_t stack, int fn, pid_t tid, uint64_t tsc)
 {
     if (!trace_on)
         return;
@@ -272,7 +301,7 @@ void ms_trace_alloc(int shard, uintptr_t addr, uint64_t size, uint32_t stack, in
         atomic_fetch_add(&lost_events, 1);
         return;
     }
-    uint64_t t = now_at(b);
+    uint64_t t = tsc ? now_at_tsc(b, tsc) : now_at(b);
     uint8_t *lp, *p = rec_begin(b->data + b->len, 5, &lp);
     p = put_varint(p, t - b->t);
     p = put_svarint(p, (int64_t)(addr - b->a));
@@ -285,7 +314,7 @@ void ms_trace_alloc(int shard, uintptr_t addr, uint64_t size, uint32_t stack, in
     b->len = (uint32_t)(rec_end(p, lp) - b->data);
 }
 
-void ms_trace_free(int shard, uintptr_t addr)
+void ms_trace_free(int shard, uintptr_t addr, uint64_t tsc)
 {
     if (!trace_on)
         return;
@@ -294,7 +323,7 @@ void ms_trace_free(int shard, uintptr_t addr)
         atomic_fetch_add(&lost_events, 1);
         return;
     }
-    uint64_t t = now_at(b);
+    uint64_t t = tsc ? now_at_tsc(b, tsc) : now_at(b);
     uint8_t *lp, *p = rec_begin(b->data + b->len, 6, &lp);
     p = put_varint(p, t - b->t);
     p = put_svarint(p, (int64_t)(addr - b->a));

@@ -972,7 +972,7 @@ static int ident_eq(const struct ident *a, const struct ident *b)
 }
 
 /* statistics (relaxed atomics; fast_frames is batched per thread) */
-static uint64_t st_fast, st_fb_frames, st_fb_stacks, st_tables, st_bytes, st_vchecked, st_vmismatch;
+static uint64_t st_fast, st_fb_frames, st_fb_stacks, st_tables, st_bytes, st_vchecked, st_vmismatch, st_kc_checked;
 
 /* Build the table of one object.  Called under the build lock, inside a
  * dl_iterate_phdr callback (the object cannot be unmapped meanwhile). */
@@ -1544,6 +1544,9 @@ struct memo {
  * are kept, no word read from the stack (the leak check scans this TLS). */
 #define TPL_FRAMES 64
 #define TPL_SETS 8
+#define KC_AGENT 6 /* agent frames a kept stack may start with */
+#define KC_BITS 11 /* 2048 entries, 32 KB */
+#define KC_WAYS 4
 #define TPL_IDX(sp) ((((sp) >> 4) ^ ((sp) >> 10)) & (TPL_SETS - 1))
 enum { TT_NONE = 0, TT_END = 1 };
 struct tpl {
@@ -1558,7 +1561,37 @@ struct tpl {
     uint32_t tag;
     int lastn, lastmax;
     uintptr_t lastpc[TPL_FRAMES];
+    /* the stack-id cache (kcache): this version of the template (a number
+     * of this thread, new whenever sp[] or r[] may have changed), and the
+     * leading frames of the stacks kept for it (the agent's own frames,
+     * not part of a stack id's frames: ms_unwind_keep_id) */
+    uint64_t gen;
+    int dirty;        /* a walk changed sp[], r[], n or term: a new version */
+    int na;           /* > 0: stacks are kept for this version */
+    int kcfa;         /* with na: a frame's CFA is RBP-based (kc_try checks RBP) */
+    uintptr_t apc[KC_AGENT];
 };
+
+/* The stack-id cache: stacks whose template walk passed whole, each with
+ * the id its caller kept for it (ms_unwind_keep_id), found by a hash of the
+ * frames and the template's version.  A capture through a template that
+ * has such stacks first reads every frame's return address at once at the
+ * template's CFAs (and the RBP values its RBP-based CFAs check); if the
+ * frames are exactly those of a kept stack (the agent frames compared with
+ * the template's, the rest with the stack table's own copy of id's frames,
+ * ms_stack_get), the template walk would take the very same steps: the
+ * rule of each frame is a function of its pc alone (for this module list)
+ * and each RBP-based CFA was checked again.  The id comes without a rule
+ * lookup per frame, and without trimming, hashing and interning in the
+ * caller.  Only hashes, ids and versions are kept here. */
+struct kc_ent {
+    uint64_t gen;
+    uint32_t hash; /* a filter: a hit is compared in full */
+    uint32_t id;   /* | KC_ID_TAG: the word (hash, id) is never a pointer of the
+                    * program's (bit 63 set), so the leak check's scan of this
+                    * TLS cannot take it for one */
+};
+#define KC_ID_TAG 0x80000000u
 
 struct tstate {
     uintptr_t lo, hi;   /* the thread's stack mapping; hi == 0: unknown */
@@ -1581,6 +1614,23 @@ struct tstate {
     struct tpl *last; /* the template of this thread's last capture (ms_unwind_stack_tag) */
     int last_same;    /* that capture's stack was the template's last one */
     int nocache;      /* ms_unwind_nocache calls in effect */
+    /* The stack-id cache.  The leak check scans this TLS as a root: every
+     * word here is either a small count, an address of the agent's (code,
+     * TLS) or a value with bit 63 set, never one a pointer of the program
+     * could have. */
+    uint64_t gen_next; /* template versions handed out, counting down from 2^64 */
+    /* the last capture: its id from the stack-id cache (hit; | bit 63), or
+     * what ms_unwind_keep_id needs to keep it (kt != NULL) */
+    uint64_t kc_hit;
+    int16_t kc_score; /* > 0: the cache is tried at every capture */
+    uint16_t kc_probe;
+    uint16_t kc_pad;
+    uint16_t kc_tag; /* 0x8000: this word's bit 63 */
+    struct tpl *kt;
+    uint64_t kgen, khash; /* khash: bit 63 set (kc_hash) */
+    int kn;
+    uintptr_t kpc[KC_AGENT];
+    struct kc_ent kc[1 << KC_BITS] __attribute__((aligned(64)));
 };
 static __thread struct tstate tls __attribute__((tls_model("initial-exec")));
 
@@ -2007,6 +2057,8 @@ static void walk(uintptr_t *pcs, int max, uintptr_t pc, uintptr_t sp, uintptr_t 
             sp = cfa;
             is_ra = 1;
             if (tr && tn == n - 1 && n <= TPL_FRAMES) {
+                if (tr->sp[n] != sp || rule_bits(&tr->r[n - 1]) != rule_bits(u))
+                    tr->dirty = 1;
                 tr->r[n - 1] = *u;
                 tr->sp[n] = sp;
                 tn = n;
@@ -2080,6 +2132,8 @@ static void walk(uintptr_t *pcs, int max, uintptr_t pc, uintptr_t sp, uintptr_t 
         }
         case K_END:
             if (tr && tn == n - 1) {
+                if (rule_bits(&tr->r[n - 1]) != rule_bits(u))
+                    tr->dirty = 1;
                 tr->r[n - 1] = *u;
                 tterm = TT_END;
             }
@@ -2093,6 +2147,8 @@ static void walk(uintptr_t *pcs, int max, uintptr_t pc, uintptr_t sp, uintptr_t 
     }
 out:
     if (tr) {
+        if (tr->n != tn || tr->term != tterm)
+            tr->dirty = 1;
         tr->n = tn;
         tr->term = tterm;
     }
@@ -2154,6 +2210,130 @@ static inline void count_fast(int n)
     tls.fast_pending = p;
 }
 
+/* the stack table's frames of a stack id (table.c); absent (the unit
+ * test's build of this file): nothing is kept, the cache stays empty */
+extern int ms_stack_get(uint32_t id, const uintptr_t **pcs) __attribute__((weak, visibility("hidden")));
+
+/* four independent lanes; every hit is compared in full, so the hash only
+ * has to spread the stacks */
+static inline uint64_t kc_hash(const uintptr_t *pcs, int n)
+{
+    uint64_t a = (uint64_t)n, b = 0, c = 0, d = 0;
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        a = (a ^ pcs[i]) * 0xff51afd7ed558ccdULL;
+        b = (b ^ pcs[i + 1]) * 0xc4ceb9fe1a85ec53ULL;
+        c = (c ^ pcs[i + 2]) * 0x9e3779b97f4a7c15ULL;
+        d = (d ^ pcs[i + 3]) * 0xd6e8feb86659fd93ULL;
+        a ^= a >> 29;
+        b ^= b >> 31;
+        c ^= c >> 27;
+        d ^= d >> 33;
+    }
+    for (; i < n; i++)
+        b = (b ^ pcs[i]) * 0xc4ceb9fe1a85ec53ULL, b ^= b >> 31;
+    uint64_t h = a ^ (b << 1 | b >> 63) ^ (c << 2 | c >> 62) ^ (d << 3 | d >> 61);
+    h ^= h >> 32;
+    h *= 0x9e3779b97f4a7c15ULL;
+    return (h ^ (h >> 29)) | (1ULL << 63); /* kept in this TLS: never a pointer */
+}
+
+/* KC_WAYS ways (one cache line): the entry kept last comes first */
+static inline struct kc_ent *kc_set(uint64_t h, uint64_t gen)
+{
+    return &tls.kc[((h ^ gen * 0xc2b2ae3d27d4eb4fULL) >> (63 - KC_BITS)) & ((1u << KC_BITS) - KC_WAYS)];
+}
+
+/* The stack-id cache's lookup for template T (matched: same g_seq, sp and
+ * stack region) from the start state (pc, bp): n frames into pcs and the
+ * id kept for them, or 0 (nothing written that matters).  The reads are
+ * those tpl_try would make along the whole template; the checks it makes
+ * per frame hold because the frames are equal to those of a capture whose
+ * template walk passed whole under this version of T (see struct kc_ent). */
+static inline int kc_try(const struct tpl *T, uintptr_t *pcs, int max, uintptr_t pc, uintptr_t bp, uint32_t *id)
+{
+    int n = T->n, na = T->na;
+    if (T->term != TT_END || n + 1 > max || n + 1 <= na)
+        return 0;
+    pcs[0] = pc;
+    if (LIKELY(!T->kcfa)) { /* no RBP-based CFA: the saved RBPs play no part */
+        for (int j = 1; j <= n; j++)
+            pcs[j] = ld(T->sp[j] - 8);
+    } else {
+        uintptr_t cbp = bp, bad = 0;
+        for (int j = 0; j < n; j++) {
+            const struct urule *u = &T->r[j];
+            uintptr_t nsp = T->sp[j + 1];
+            if (u->flags & RF_CFA_RBP)
+                bad |= (cbp + (uintptr_t)(intptr_t)u->cfa_off) ^ nsp;
+            if (u->flags & RF_RBP_SAVED)
+                cbp = ld(nsp + (uintptr_t)(intptr_t)u->rbp_off);
+            pcs[j + 1] = ld(nsp - 8);
+        }
+        if (bad)
+            return 0;
+    }
+    uint64_t h = kc_hash(pcs, n + 1);
+    const struct kc_ent *set = kc_set(h, T->gen), *e = NULL;
+    for (int w = 0; w < KC_WAYS; w++)
+        if (set[w].hash == (uint32_t)h && set[w].gen == T->gen)
+            e = &set[w];
+    if (!e)
+        return 0;
+    const uintptr_t *kp;
+    if (ms_stack_get(e->id & ~KC_ID_TAG, &kp) != n + 1 - na)
+        return 0;
+    uintptr_t d = 0;
+    for (int i = 0; i < na; i++)
+        d |= pcs[i] ^ T->apc[i];
+    for (int i = na; i <= n; i++)
+        d |= pcs[i] ^ kp[i - na];
+    if (d)
+        return 0;
+    *id = e->id & ~KC_ID_TAG;
+    return n + 1;
+}
+
+/* a template changed (or may have): the stacks kept for it are gone */
+static inline void tpl_changed(struct tpl *T)
+{
+    T->dirty = 0;
+    T->gen = --tls.gen_next; /* bit 63 set */
+    T->na = 0;
+}
+
+uint32_t ms_unwind_kept_id(void)
+{
+    uint32_t id = (uint32_t)tls.kc_hit;
+    tls.kc_hit = 0;
+    return id;
+}
+
+void ms_unwind_keep_id(uint32_t id, int lead)
+{
+    struct tpl *T = tls.kt;
+    tls.kt = NULL;
+    if (!T || !id || id >= KC_ID_TAG || lead < 1 || lead > KC_AGENT || lead >= tls.kn || T->gen != tls.kgen ||
+        !ms_stack_get)
+        return;
+    if (T->na != lead || memcmp(T->apc, tls.kpc, (size_t)lead * sizeof T->apc[0]) != 0) {
+        /* other agent frames than the stacks kept so far: those go */
+        if (T->na)
+            tpl_changed(T);
+        T->na = lead;
+        memcpy(T->apc, tls.kpc, (size_t)lead * sizeof T->apc[0]);
+        T->kcfa = 0;
+        for (int j = 0; j < T->n; j++)
+            T->kcfa |= T->r[j].flags & RF_CFA_RBP;
+    }
+    struct kc_ent *e = kc_set(tls.khash, T->gen);
+    for (int w = KC_WAYS - 1; w > 0; w--)
+        e[w] = e[w - 1];
+    e->hash = (uint32_t)tls.khash;
+    e->gen = T->gen;
+    e->id = id | KC_ID_TAG;
+}
+
 static int capture_common(uintptr_t *pcs, int max, uintptr_t pc, uintptr_t sp, uintptr_t bp, int is_ra)
 {
     if (!pcs || max <= 0)
@@ -2172,10 +2352,14 @@ static int capture_common(uintptr_t *pcs, int max, uintptr_t pc, uintptr_t sp, u
      * those of handlers the agent defers (ms_unwind_nocache): the hook they
      * interrupted may hold its template's tag between capture and use */
     int notpl = nested || tls.nocache;
+    int kc_on = 0;           /* the stack-id cache was tried (or it may keep this stack) */
     struct tpl *used = NULL; /* the template this capture went through */
     int full = 0;            /* ... and it gave the whole stack */
-    if (!notpl)
+    if (!notpl) {
         tls.last = NULL;
+        tls.kc_hit = 0;
+        tls.kt = NULL;
+    }
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     for (int attempt = 0; attempt < 64 && k < 0; attempt++) {
         uint64_t s = __atomic_load_n(&g_seq, ACQUIRE);
@@ -2202,6 +2386,25 @@ static int capture_common(uintptr_t *pcs, int max, uintptr_t pc, uintptr_t sp, u
             if (LIKELY(is_ra && !notpl)) {
                 tr = &tls.tpl[TPL_IDX(sp)];
                 if (tr->seq1 == s + 1 && tr->sp[0] == sp && tr->hi == rg.hi) {
+                    uint32_t kid;
+                    /* the cache pays while it hits one capture in three
+                     * or more (a miss costs about a third of what a hit
+                     * saves); else it is tried one capture in 16 */
+                    kc_on = tls.kc_score > 0 || !(++tls.kc_probe & 15);
+                    tls.kc_tag = 0x8000;
+                    int kn = kc_on && tr->na ? kc_try(tr, pcs, max, pc, bp, &kid) : 0;
+                    if (kc_on && tr->na)
+                        tls.kc_score = (int16_t)(kn ? (tls.kc_score < 64 ? tls.kc_score + 2 : 64)
+                                                    : (tls.kc_score > -64 ? tls.kc_score - 1 : -64));
+                    if (kn) {
+                        __atomic_thread_fence(ACQUIRE);
+                        if (UNLIKELY(__atomic_load_n(&g_seq, RELAXED) != s))
+                            continue;
+                        count_fast(kn);
+                        k = kn;
+                        tls.kc_hit = kid | (1ULL << 63);
+                        break;
+                    }
                     int done;
                     n0 = tpl_try(tr, pcs, max, pc, bp, pcc, &wpc, &wbp, &done);
                     if (done) {
@@ -2221,6 +2424,7 @@ static int capture_common(uintptr_t *pcs, int max, uintptr_t pc, uintptr_t sp, u
                     tr->sp[0] = sp;
                     tr->n = 0;
                     tr->term = TT_NONE;
+                    tpl_changed(tr);
                 }
                 if (n0 > 0) /* the memo's walks start at frame 0 */
                     goto no_record;
@@ -2289,6 +2493,8 @@ static int capture_common(uintptr_t *pcs, int max, uintptr_t pc, uintptr_t sp, u
         }
     no_record:
         walk(pcs, max, wpc, wsp, wbp, n0 ? 1 : is_ra, rg, pcc, rc, cd, &w, n0, tr);
+        if (tr && tr->dirty) /* the walk recorded something else into the template */
+            tpl_changed(tr);
         __atomic_thread_fence(ACQUIRE);
         if (UNLIKELY(__atomic_load_n(&g_seq, RELAXED) != s))
             continue;
@@ -2363,6 +2569,15 @@ static int capture_common(uintptr_t *pcs, int max, uintptr_t pc, uintptr_t sp, u
         }
         tls.last = used;
         tls.last_same = same;
+        /* a stack the template walk gave whole: the caller may keep its id
+         * (ms_unwind_keep_id) for the stack-id cache */
+        if (kc_on && full && k == used->n + 1 && used->term == TT_END && ms_stack_get) {
+            tls.kt = used;
+            tls.kgen = used->gen;
+            tls.khash = kc_hash(pcs, k);
+            tls.kn = k;
+            memcpy(tls.kpc, pcs, (size_t)(k < KC_AGENT ? k : KC_AGENT) * sizeof pcs[0]);
+        }
     }
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     tls.depth--;
@@ -2521,4 +2736,12 @@ void ms_unwind_stats(struct ms_unwind_stats *out)
     out->table_bytes = __atomic_load_n(&st_bytes, RELAXED);
     out->verify_checked = __atomic_load_n(&st_vchecked, RELAXED);
     out->verify_mismatch = __atomic_load_n(&st_vmismatch, RELAXED);
+    out->verify_kept = __atomic_load_n(&st_kc_checked, RELAXED);
+}
+
+void ms_unwind_verify_kept_id(int same)
+{
+    __atomic_fetch_add(&st_kc_checked, 1, RELAXED);
+    if (!same)
+        __atomic_fetch_add(&st_vmismatch, 1, RELAXED);
 }

@@ -137,6 +137,22 @@ int ms_unwind_capture(uintptr_t *pcs, int max);
  * captures of the handlers it defers are made with ms_unwind_nocache. */
 uint32_t *ms_unwind_stack_tag(int *same);
 
+/* The stack-id cache (unwind.c, struct kc_ent).  Right after a capture on
+ * this thread (same conditions as ms_unwind_stack_tag): the id kept for
+ * that stack, 0 if none (the capture did not come from the cache).  The
+ * pcs were written all the same. */
+uint32_t ms_unwind_kept_id(void);
+
+/* After a capture that ms_unwind_kept_id gave 0 for: keep id for that
+ * stack.  The caller's id must stand for exactly the capture's frames from
+ * lead on (the first lead frames are the caller's own, 1..6 of them), as
+ * ms_stack_get gives them; the cache checks every hit against those. */
+void ms_unwind_keep_id(uint32_t id, int lead);
+
+/* the verification mode: an id from the stack-id cache was checked
+ * against the one the caller computed from the pcs (same: they agreed) */
+void ms_unwind_verify_kept_id(int same);
+
 /* on (1): the captures of this thread leave the per-thread templates and
  * their tags alone until the matching call with 0 (they still use the rule
  * cache and the memo); calls nest */
@@ -157,13 +173,16 @@ extern const uint8_t ms_restore_rt_code[9];
  *   tables_built     module tables built (a reused table is not counted)
  *   table_bytes      bytes mapped for those tables
  *   verify_checked   stacks compared by ms_unwind_capture_verify
- *   verify_mismatch  of those, stacks that differed from unw_backtrace's
+ *   verify_mismatch  of those, stacks that differed from unw_backtrace's,
+ *                    and ids from the stack-id cache that differed
+ *   verify_kept      ids from the stack-id cache checked against the
+ *                    caller's own (ms_unwind_verify_kept_id)
  * fast_frames is accumulated per thread and published every 256 frames:
  * another thread's last (< 256) frames may be missing; the calling thread's
  * own are always included. */
 struct ms_unwind_stats {
     uint64_t fast_frames, fallback_frames, fallback_stacks, tables_built, table_bytes, verify_checked,
-        verify_mismatch;
+        verify_mismatch, verify_kept;
 };
 void ms_unwind_stats(struct ms_unwind_stats *out);
 

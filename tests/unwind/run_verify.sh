@@ -2,7 +2,8 @@
 # run_verify.sh MEMSLEUTH - the agent's own unwinder against libunwind on real
 # programs: with MEMSLEUTH_VERIFY_UNWIND=1 every stack is captured both ways
 # (src/agent/unwind.c and unw_backtrace) and the agent prints, at exit,
-#   memsleuth: unwind verification: N stacks compared with libunwind, M differ
+#   memsleuth: unwind verification: N stacks compared with libunwind, M differ (K stack ids from the stack-id cache checked)
+# (M also counts the ids from the unwinder's stack-id cache that differ from the interned ones)
 # Every process must compare many stacks and find no difference: sqlite3 (a
 # script), python3 (allocation heavy), a C++ program that throws through
 # deep frames, the shared bench workloads (-O2 without frame pointers),
@@ -93,6 +94,16 @@ if [ -d "$SHARED/bench/workloads" ]; then
         case $w in tree) args="2 20000" ;; *) args=20000 ;; esac
         "$MS" run --trace=no -- "./$w" $args >out 2>err
         verified "bench workload $w" 1000 err
+        if [ "$w" = churn ]; then
+            # 256 stacks over and over: nearly every id comes from the
+            # unwinder's stack-id cache, each checked against the interned one
+            kept=$(sed -n 's/.*(\([0-9]*\) stack ids from the stack-id cache checked).*/\1/p' err | awk '{s += $1} END {print s + 0}')
+            if [ "$kept" -ge 10000 ]; then
+                ok "bench workload churn: $kept stack ids from the stack-id cache, all equal to the interned ones"
+            else
+                bad "bench workload churn: $kept stack ids from the stack-id cache (want >= 10000)" err
+            fi
+        fi
     done
 fi
 
