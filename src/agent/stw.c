@@ -13,7 +13,7 @@
  * and detaches.  No signal handler runs in the program's threads, so the
  * kernel restarts the blocking calls they were in (nanosleep, poll, select,
  * read...) as if nothing had happened; the few calls the kernel ends with
- * EINTR on any stop (epoll_wait, sigtimedwait, semop: signal(7)) are turned
+ * EINTR on any stop (epoll_wait, sigtimedwait, semop...: signal(7)) are turned
  * back into a restart by the tracer, with the time left when the agent's
  * wrapper recorded the call's deadline (hooks.c: ms_wait_enter).
  *
@@ -529,13 +529,14 @@ static void tracer_wait_stops(int from, uint64_t deadline)
  *    was left when they were interrupted, which the kernel wrote into the
  *    caller's timeout: the time spent stopped is taken off it on resume,
  *    so the call ends when it would have;
- *  - epoll_wait, epoll_pwait, sigtimedwait, semop end with EINTR on any stop,
- *    whatever ptrace does (signal(7)).  Turned back into a restart
- *    (ERESTARTNOHAND: restarted unless a handler of the program runs first,
- *    then EINTR, as natively), with the time left at resume, from the
- *    deadline the agent's wrapper noted (agent.c, wait_enter).  Such a call
- *    with a timeout made without the wrapper (a raw syscall) keeps its
- *    EINTR, as after a SIGSTOP/SIGCONT. */
+ *  - epoll_wait, epoll_pwait, epoll_pwait2, sigtimedwait, semop, semtimedop
+ *    end with EINTR on any stop, whatever ptrace does (signal(7)).  Turned
+ *    back into a restart (ERESTARTNOHAND: restarted unless a handler of the
+ *    program runs first, then EINTR, as natively), with the time left at
+ *    resume, from the deadline the agent's wrapper noted (agent.c,
+ *    wait_enter; libc's syscall() is one of the wrappers).  Such a call with
+ *    a timeout made without a wrapper (a syscall instruction of the
+ *    program's own) keeps its EINTR, as after a SIGSTOP/SIGCONT. */
 enum { FIX_NONE, FIX_RESTART, FIX_EPOLL, FIX_SIGTIMEDWAIT, FIX_TIMESPEC, FIX_TIMEVAL };
 #define FIX_MAX 256
 static struct fix {
@@ -591,8 +592,12 @@ static void tracer_note_restart(int idx, const struct user_regs_struct *r)
             break;
         case SYS_semtimedop:
         case SYS_epoll_pwait2:
-            if (!r->r10)
+            if (!r->r10) {
                 f->kind = FIX_RESTART;
+            } else if (have_rec && r->r10 == ts + offsetof(struct ms_tstate, wait_ts)) {
+                f->kind = FIX_SIGTIMEDWAIT; /* the same: a copy of the timeout in the TLS */
+                f->addr = r->r10;
+            }
             break;
         default:
             break;

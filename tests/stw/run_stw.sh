@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run_stw.sh MEMSLEUTH - stopping the threads for a snapshot or the exit check
 # is invisible to the program (ptrace, not a signal handler): threads blocked
-# in nanosleep, poll, select, epoll_wait, sigtimedwait and read (a handler
+# in nanosleep, poll, select, epoll_wait, sigtimedwait, read, epoll_wait and
+# rt_sigtimedwait through syscall(), epoll_pwait2 and semtimedop (a handler
 # without SA_RESTART installed) see their calls return as natively (no EINTR,
 # the whole timeout elapsed, not more) while snapshots are taken in the middle
 # of them; the program's signals sent while the threads are stopped arrive
@@ -60,7 +61,7 @@ untraced() {
 }
 # calls NAME: every timed call returned as natively (one check per kind of call)
 calls_native() {
-    for c in nanosleep poll select epoll_wait sigtimedwait read; do
+    for c in nanosleep poll select epoll_wait sigtimedwait read epoll_wait_raw sigtimedwait_raw epoll_pwait2 semtimedop; do
         line=$(grep "^call=$c " "$1.out")
         check "$2: $c returned as natively with snapshots in the middle: $line" \
             $(echo "$line" | grep -Eq "^call=$c n=$3 eintr=0 short=0 long=0 other=0 " && echo 0 || echo 1) "$1.out"
