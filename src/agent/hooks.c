@@ -209,7 +209,8 @@ uint32_t ms_capture_stack(void)
     uint32_t *tag = ms_unwind_stack_tag(&same);
     if (tag && same && *tag)
         return *tag;
-    int keep = program_frames(buf, n, ms_opt.num_callers);
+    /* --num-callers counts the allocation function's own line, as valgrind's */
+    int keep = program_frames(buf, n, ms_opt.num_callers - 1);
     uint32_t id = keep > 0 ? ms_stack_intern(buf, keep) : 0;
     if (tag)
         *tag = id;
@@ -280,7 +281,7 @@ static void drain_pending(void)
         uint32_t st = 0;
         if (e->slot) {
             uintptr_t *pcs = ms_ts.pend_pcs[ms_ts.pcs_head % NPCS];
-            int keep = program_frames(pcs, e->npcs, ms_opt.num_callers);
+            int keep = program_frames(pcs, e->npcs, ms_opt.num_callers - 1);
             st = keep > 0 ? ms_stack_intern(pcs, keep) : 0;
             /* no stale copy may stay: this TLS is scanned as a root */
             memset(pcs, 0, sizeof ms_ts.pend_pcs[0]);
