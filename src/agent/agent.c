@@ -35,6 +35,7 @@
 #include <sys/epoll.h>
 #include <sys/sem.h>
 #include <sys/uio.h>
+#include <sys/socket.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -774,6 +775,61 @@ __attribute__((visibility("default"))) int semtimedop(int semid, struct sembuf *
     return r;
 }
 
+/* A blocking receive on a socket with SO_RCVTIMEO ends with EINTR on any
+ * stop (the kernel's sock_intr_errno).  Its time left depends on the socket's
+ * timeout, which the tracer reads itself (it shares the descriptor table):
+ * the wrappers note only when the call began (a deadline of "now"). */
+static const struct timespec no_time;
+
+__attribute__((visibility("default"))) ssize_t recv(int fd, void *buf, size_t n, int flags)
+{
+    static ssize_t (*real)(int, void *, size_t, int);
+    if (!real)
+        real = dlsym(RTLD_NEXT, "recv");
+    if (!ms_active || (flags & MSG_DONTWAIT))
+        return real(fd, buf, n, flags);
+    struct wait_rec save;
+    wait_enter(&save, SYS_recvfrom, fd, &no_time);
+    ssize_t r = real(fd, buf, n, flags);
+    int e = errno;
+    wait_leave(&save);
+    errno = e;
+    return r;
+}
+
+__attribute__((visibility("default"))) ssize_t recvfrom(int fd, void *buf, size_t n, int flags,
+                                                        struct sockaddr *from, socklen_t *fromlen)
+{
+    static ssize_t (*real)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
+    if (!real)
+        real = dlsym(RTLD_NEXT, "recvfrom");
+    if (!ms_active || (flags & MSG_DONTWAIT))
+        return real(fd, buf, n, flags, from, fromlen);
+    struct wait_rec save;
+    wait_enter(&save, SYS_recvfrom, fd, &no_time);
+    ssize_t r = real(fd, buf, n, flags, from, fromlen);
+    int e = errno;
+    wait_leave(&save);
+    errno = e;
+    return r;
+}
+
+__attribute__((visibility("default"))) ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+    static ssize_t (*real)(int, struct msghdr *, int);
+    if (!real)
+        real = dlsym(RTLD_NEXT, "recvmsg");
+    if (!ms_active || (flags & MSG_DONTWAIT))
+        return real(fd, msg, flags);
+    struct wait_rec save;
+    wait_enter(&save, SYS_recvmsg, fd, &no_time);
+    ssize_t r = real(fd, msg, flags);
+    int e = errno;
+    wait_leave(&save);
+    errno = e;
+    return r;
+}
+
 #if defined(__x86_64__)
 /* libc's syscall(): the same calls made by number (syscall(SYS_epoll_wait,
  * ...)) are noted as the wrappers above note theirs.  Everything else is
@@ -824,6 +880,13 @@ __attribute__((visibility("default"))) long syscall(long nr, ...)
         case SYS_semtimedop:
             tsp = (const struct timespec *)d;
             by_ptr = 4;
+            break;
+        case SYS_recvfrom:
+        case SYS_recvmsg: /* SO_RCVTIMEO: see recv() */
+            if (!((nr == SYS_recvfrom ? d : c) & MSG_DONTWAIT)) {
+                rel = no_time;
+                tsp = &rel;
+            }
             break;
         default:
             break;

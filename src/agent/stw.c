@@ -48,6 +48,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/user.h>
 #include <sys/wait.h>
@@ -537,15 +538,39 @@ static void tracer_wait_stops(int from, uint64_t deadline)
  *    wait_enter; libc's syscall() is one of the wrappers).  Such a call with
  *    a timeout made without a wrapper (a syscall instruction of the
  *    program's own) keeps its EINTR, as after a SIGSTOP/SIGCONT. */
-enum { FIX_NONE, FIX_RESTART, FIX_EPOLL, FIX_SIGTIMEDWAIT, FIX_TIMESPEC, FIX_TIMEVAL };
+enum { FIX_NONE, FIX_RESTART, FIX_EPOLL, FIX_SIGTIMEDWAIT, FIX_TIMESPEC, FIX_TIMEVAL, FIX_SOCK };
 #define FIX_MAX 256
 static struct fix {
     int idx, kind;
-    uintptr_t addr;       /* the timeout to rewrite */
-    uint64_t at, deadline;
+    uintptr_t addr;       /* the timeout to rewrite; FIX_SOCK: the socket */
+    uint64_t at, deadline; /* FIX_SOCK: deadline is when the call began */
+    uint64_t timeo;       /* FIX_SOCK: its SO_RCVTIMEO, ns */
     struct user_regs_struct regs;
 } fixes[FIX_MAX];
 static int nfixes;
+
+/* A receive on a socket with SO_RCVTIMEO (signal(7): EINTR after any stop)
+ * has nowhere to take a shorter timeout but the socket itself: for the
+ * restarted call the socket's SO_RCVTIMEO is the time left, and the tracer
+ * puts the program's value back once the thread sleeps in the call again
+ * (the kernel reads the option once, when the call begins). */
+static struct sock_restore {
+    pid_t tid;
+    int fd;
+    struct timeval orig, set;
+} restores[FIX_MAX];
+static int nrestores;
+
+static long rgetsockopt_tv(int fd, struct timeval *tv)
+{
+    unsigned int len = sizeof *tv;
+    return rsys(SYS_getsockopt, fd, SOL_SOCKET, SO_RCVTIMEO, (long)tv, (long)&len, 0);
+}
+
+static long rsetsockopt_tv(int fd, const struct timeval *tv)
+{
+    return rsys(SYS_setsockopt, fd, SOL_SOCKET, SO_RCVTIMEO, (long)tv, sizeof *tv, 0);
+}
 
 static void tracer_note_restart(int idx, const struct user_regs_struct *r)
 {
@@ -589,6 +614,17 @@ static void tracer_note_restart(int idx, const struct user_regs_struct *r)
             break;
         case SYS_semop:
             f->kind = FIX_RESTART;
+            break;
+        case SYS_recvfrom:
+        case SYS_recvmsg:
+            if (have_rec && rec_arg == (long)(int)r->rdi) {
+                struct timeval tv;
+                if (rgetsockopt_tv((int)r->rdi, &tv) == 0 && (tv.tv_sec || tv.tv_usec)) {
+                    f->kind = FIX_SOCK;
+                    f->addr = (uintptr_t)(int)r->rdi;
+                    f->timeo = (uint64_t)tv.tv_sec * 1000000000ull + (uint64_t)tv.tv_usec * 1000ull;
+                }
+            }
             break;
         case SYS_semtimedop:
         case SYS_epoll_pwait2:
@@ -634,6 +670,28 @@ static void tracer_apply_restart(int idx)
                 pt(PTRACE_SETREGS, tid, 0, (long)&f->regs);
             }
             break;
+        case FIX_SOCK:
+            left = (int64_t)(f->deadline + f->timeo - now);
+            if (left <= 0) {
+                f->regs.rax = (unsigned long)-EAGAIN; /* its timeout passed while stopped: as natively */
+                pt(PTRACE_SETREGS, tid, 0, (long)&f->regs);
+            } else if (nrestores < FIX_MAX) {
+                struct sock_restore *s = &restores[nrestores];
+                struct timeval tv = { (time_t)(left / 1000000000), (suseconds_t)((left % 1000000000 + 999) / 1000) };
+                if (tv.tv_usec >= 1000000) {
+                    tv.tv_sec++;
+                    tv.tv_usec = 0;
+                }
+                if (rgetsockopt_tv((int)f->addr, &s->orig) == 0 && rsetsockopt_tv((int)f->addr, &tv) == 0 &&
+                    rgetsockopt_tv((int)f->addr, &s->set) == 0) {
+                    s->tid = tid;
+                    s->fd = (int)f->addr;
+                    nrestores++;
+                    f->regs.rax = (unsigned long)-ERESTARTNOHAND_;
+                    pt(PTRACE_SETREGS, tid, 0, (long)&f->regs);
+                }
+            }
+            break;
         case FIX_TIMESPEC:
         case FIX_TIMEVAL:
             if (peek(tid, f->addr, &a) && peek(tid, f->addr + 8, &b)) {
@@ -658,6 +716,51 @@ static void tracer_release(int i)
     pt(PTRACE_DETACH, tc.tid[i], 0, tc.sig[i]);
 }
 
+/* the state letter of a thread of the traced process ('?': unreadable) */
+static char tracer_thread_state(pid_t tid)
+{
+    char path[80], *p = put_str(path, "/proc/");
+    p = put_num(p, tc.tgid);
+    p = put_str(p, "/task/");
+    p = put_num(p, tid);
+    p = put_str(p, "/stat");
+    *p = 0;
+    long fd = RSYS4(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return '?';
+    char buf[512];
+    long got = RSYS3(SYS_read, fd, buf, sizeof buf - 1);
+    RSYS2(SYS_close, fd, 0);
+    if (got <= 0)
+        return '?';
+    buf[got] = 0;
+    char *rp = NULL;
+    for (char *c = buf; *c; c++)
+        if (*c == ')')
+            rp = c;
+    return rp && rp[1] == ' ' ? rp[2] : '?';
+}
+
+/* the sockets' own timeouts back, once each restarted receive sleeps again
+ * (or has ended: 50 ms at most); not if the program set another meanwhile */
+static void tracer_restore_sockets(void)
+{
+    uint64_t t0 = rnow();
+    for (int k = 0; k < nrestores; k++) {
+        struct sock_restore *s = &restores[k];
+        for (;;) {
+            char c = tracer_thread_state(s->tid);
+            if (c == 'S' || c == '?' || c == 'Z' || c == 'X' || rnow() - t0 > 50000000ull)
+                break;
+            rsleep_ns(100000);
+        }
+        struct timeval cur;
+        if (rgetsockopt_tv(s->fd, &cur) == 0 && cur.tv_sec == s->set.tv_sec && cur.tv_usec == s->set.tv_usec)
+            rsetsockopt_tv(s->fd, &s->orig);
+    }
+    nrestores = 0;
+}
+
 static void tracer_detach_all(void)
 {
     tracer_wait_stops(0, 0); /* a late stop: detached properly below, its signal kept */
@@ -668,6 +771,7 @@ static void tracer_detach_all(void)
          * the kernel when the tracer exits, its pending stop dropped */
         tc.st[i] = TS_LEFT;
     }
+    tracer_restore_sockets();
 }
 
 static int tracer_known(pid_t t)
@@ -697,6 +801,7 @@ static int tracer_main(void *arg)
     if (RSYS0(SYS_getppid) != tc.tgid)
         tracer_finish(ST_FAILED);
     nfixes = 0;
+    nrestores = 0;
     uint64_t t0 = rnow();
     while (atomic_load(&tc.go) == 0 && rnow() - t0 < STOP_LIMIT_NS)
         rfutex_wait(&tc.go, 0, 10000000);

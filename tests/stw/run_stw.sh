@@ -2,7 +2,8 @@
 # run_stw.sh MEMSLEUTH - stopping the threads for a snapshot or the exit check
 # is invisible to the program (ptrace, not a signal handler): threads blocked
 # in nanosleep, poll, select, epoll_wait, sigtimedwait, read, epoll_wait and
-# rt_sigtimedwait through syscall(), epoll_pwait2 and semtimedop (a handler
+# rt_sigtimedwait through syscall(), epoll_pwait2, semtimedop, recv and
+# recvmsg on a socket with SO_RCVTIMEO (the socket's timeout intact after; a handler
 # without SA_RESTART installed) see their calls return as natively (no EINTR,
 # the whole timeout elapsed, not more) while snapshots are taken in the middle
 # of them; the program's signals sent while the threads are stopped arrive
@@ -61,7 +62,7 @@ untraced() {
 }
 # calls NAME: every timed call returned as natively (one check per kind of call)
 calls_native() {
-    for c in nanosleep poll select epoll_wait sigtimedwait read epoll_wait_raw sigtimedwait_raw epoll_pwait2 semtimedop; do
+    for c in nanosleep poll select epoll_wait sigtimedwait read epoll_wait_raw sigtimedwait_raw epoll_pwait2 semtimedop recv_rcvtimeo recvmsg_rcvtimeo_raw; do
         line=$(grep "^call=$c " "$1.out")
         check "$2: $c returned as natively with snapshots in the middle: $line" \
             $(echo "$line" | grep -Eq "^call=$c n=$3 eintr=0 short=0 long=0 other=0 " && echo 0 || echo 1) "$1.out"
@@ -91,6 +92,7 @@ done
 finish; rc=$?
 check "ptrace: 6 snapshots taken ($nsnap), each with the right verdicts ($vok): 4,321 bytes lost, the 200-block registry reachable" $([ $nsnap -eq 6 ] && [ $vok -eq 6 ] && echo 0 || echo 1) a.snap1.1
 calls_native a "ptrace" 3
+check "ptrace: the sockets' SO_RCVTIMEO is the program's 1.5 s after the receives restarted with the time left" $(grep -q "^rcvtimeo_after=1500,1500$" a.out && echo 0 || echo 1) a.out
 check "ptrace: every SIGUSR1 sent while the threads were stopped handled exactly once ($sent_usr1 sent)" $(grep -q "^sigusr1=$sent_usr1 " a.out && echo 0 || echo 1) a.out
 check "ptrace: no thread left traced after a snapshot (TracerPid 0 in /proc/PID/task/*/status within 2 s)" $([ $traced -eq 0 ] && echo 0 || echo 1)
 check "ptrace: wait(-1) in a thread forking meanwhile sees its children only, never the tracer" $(grep -Eq "^forks=[1-9][0-9]* fork_bad=0$" a.out && echo 0 || echo 1) a.out

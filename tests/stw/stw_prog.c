@@ -1,7 +1,8 @@
 /* stw_prog.c - threads blocked in sleeping calls while snapshots stop the
  * world (tests/stw/run_stw.sh): nanosleep, poll, select, epoll_wait,
  * sigtimedwait, read, epoll_wait and rt_sigtimedwait through syscall(),
- * epoll_pwait2, semtimedop.  Each call must return as it would without
+ * epoll_pwait2, semtimedop, recv and recvmsg (through syscall()) on a
+ * socket with SO_RCVTIMEO.  Each call must return as it would without
  * memsleuth: no EINTR, the whole timeout elapsed (by CLOCK_MONOTONIC), not
  * much more; signals sent to the process arrive exactly once; wait(-1)
  * never sees the agent's tracer.
@@ -24,6 +25,7 @@
 #include <sys/ipc.h>
 #include <sys/select.h>
 #include <sys/sem.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -44,9 +46,10 @@ static atomic_int stop_busy;
 static pthread_barrier_t bar;
 
 enum { C_NANOSLEEP, C_POLL, C_SELECT, C_EPOLL, C_SIGTIMEDWAIT, C_READ, C_EPOLL_RAW, C_EPOLL_PWAIT2, C_SEMTIMEDOP,
-       C_SIGTIMEDWAIT_RAW, C_N };
+       C_SIGTIMEDWAIT_RAW, C_RECV, C_RECVMSG_RAW, C_N };
 static const char *names[C_N] = { "nanosleep", "poll", "select", "epoll_wait", "sigtimedwait", "read",
-                                  "epoll_wait_raw", "epoll_pwait2", "semtimedop", "sigtimedwait_raw" };
+                                  "epoll_wait_raw", "epoll_pwait2", "semtimedop", "sigtimedwait_raw",
+                                  "recv_rcvtimeo", "recvmsg_rcvtimeo_raw" };
 static struct {
     int n, eintr, shrt, lng, other;
     long max_ms;
@@ -250,6 +253,54 @@ static void *semwaiter(void *a)
     return NULL;
 }
 
+/* a blocking receive on a socket with SO_RCVTIMEO (1.5 s): EAGAIN at the
+ * timeout, nothing is ever sent.  After the rounds, the socket's timeout
+ * must be the program's still (the tracer lends the socket a shorter one) */
+static long rcvtimeo_after[2];
+static int recv_one(int raw, int sv0)
+{
+    char c;
+    if (!raw)
+        return (int)recv(sv0, &c, 1, 0);
+    struct iovec io = { &c, 1 };
+    struct msghdr m;
+    memset(&m, 0, sizeof m);
+    m.msg_iov = &io;
+    m.msg_iovlen = 1;
+    return (int)syscall(SYS_recvmsg, sv0, &m, 0);
+}
+
+static void *receiver(void *a)
+{
+    int raw = a != NULL, c = raw ? C_RECVMSG_RAW : C_RECV;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
+        return NULL;
+    struct timeval tv = { TIMEOUT_MS / 1000, (TIMEOUT_MS % 1000) * 1000 };
+    setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    for (int r = 0; r < rounds; r++) {
+        pthread_barrier_wait(&bar);
+        struct timespec t0;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        int x = recv_one(raw, sv[0]);
+        int e = errno;
+        note(c, x < 0 && e == EAGAIN ? 0 : x, 0, e, ms_since(&t0), 1);
+        pthread_barrier_wait(&bar);
+    }
+    socklen_t len = sizeof tv;
+    memset(&tv, 0, sizeof tv);
+    getsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, &len);
+    rcvtimeo_after[raw] = tv.tv_sec * 1000 + tv.tv_usec / 1000;
+    pthread_barrier_wait(&bar);
+    return NULL;
+}
+
+static void *raw_receiver(void *a)
+{
+    (void)a;
+    return receiver((void *)1);
+}
+
 static void *reader(void *a)
 {
     (void)a;
@@ -350,7 +401,7 @@ int main(int argc, char **argv)
     memset(leak, 1, 4321);
     leak = NULL;
     void *(*timed[])(void *) = { sleeper, poller, selector, epoller, sigwaiter, reader,
-                                  raw_epoller, pwait2er, semwaiter, raw_sigwaiter };
+                                  raw_epoller, pwait2er, semwaiter, raw_sigwaiter, receiver, raw_receiver };
     const int nt = sizeof timed / sizeof timed[0];
     pthread_barrier_init(&bar, NULL, nt + 1);
     pthread_t t[16];
@@ -394,6 +445,7 @@ int main(int argc, char **argv)
         usleep(10000);
     printf("sigusr1=%d rt=%d\n", atomic_load(&usr1), atomic_load(&rt1));
     printf("forks=%d fork_bad=%d\n", atomic_load(&forks), atomic_load(&fork_bad));
+    printf("rcvtimeo_after=%ld,%ld\n", rcvtimeo_after[0], rcvtimeo_after[1]);
     printf("done\n");
     fflush(stdout);
     /* the busy threads and the signal thread still run at the exit check */
