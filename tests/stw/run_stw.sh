@@ -133,6 +133,7 @@ finish; rc=$?
 check "fallback (ptrace refused): snapshots still right, the _exit check too (status 3)" $([ $nsnap -eq 2 ] && [ $vok -eq 2 ] && [ $rc -eq 3 ] && grep -q "4,321 bytes in 1 blocks are definitely lost" b.err && echo 0 || echo 1) b.err
 check "fallback: said once, in one line, for 3 stops" $([ "$(grep -c "$FALLBACK" b.err)" -eq 1 ] && [ "$(grep -c "threads with signal" b.err)" -ge 3 ] && echo 0 || echo 1) b.err
 check "fallback: the same checks see the signal cut calls short (they can fail)" $(grep "^call=" b.out | grep -qv "eintr=0 short=0" && echo 0 || echo 1) b.out
+check "fallback: read on a pipe goes on after the stop handler (installed with SA_RESTART), as natively" $(grep -Eq "^call=read n=2 eintr=0 short=0 long=0 other=0 " b.out && echo 0 || echo 1) b.out
 
 # ---- 5. a process traced already (strace -f): the fallback, said once ----
 if command -v strace >/dev/null; then
