@@ -373,6 +373,9 @@ static int run_report(int how, int status, const struct ms_scan_self *self)
         if (fr)
             fr();
     }
+    /* freeres could not run (other threads still run): the exit check leaves
+     * out what it would have freed of the threads' stack cache */
+    ms_leak_freeres = how != MS_EXIT_SIGNAL && ms_opt.freeres;
     ms_ts.in_report = 1;
     req.how = how;
     req.status = status;

@@ -758,6 +758,7 @@ int ms_report(const struct ms_leak_result *res, int how, int status)
 
     uint64_t allocs, frees, abytes;
     ms_table_totals(&allocs, &frees, &abytes);
+    frees += res->freed_at_exit; /* as valgrind's count, after __libc_freeres */
     char c1[32], c2[32], c3[32], c4[32], c5[32], c6[32];
     uint64_t inuse_b = 0, inuse_n = nb;
     for (size_t i = 0; i < nb; i++)

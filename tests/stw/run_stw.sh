@@ -98,6 +98,7 @@ check "ptrace: no thread left traced after a snapshot (TracerPid 0 in /proc/PID/
 check "ptrace: wait(-1) in a thread forking meanwhile sees its children only, never the tracer" $(grep -Eq "^forks=[1-9][0-9]* fork_bad=0$" a.out && echo 0 || echo 1) a.out
 check "ptrace: every stop (6 snapshots, the exit check) used ptrace; no fallback line" $([ "$(grep -c "stopped [0-9]* threads with ptrace" a.err)" -ge 7 ] && ! grep -q "$FALLBACK" a.err && ! grep -q "threads with signal" a.err && echo 0 || echo 1) a.err
 check "ptrace: the exit check (threads still running) reports the leak; exit status 0" $([ $rc -eq 0 ] && grep -q "done" a.out && grep -q "4,321 bytes in 1 blocks are definitely lost" a.err && echo 0 || echo 1) a.err
+check "ptrace: the exit check calls nothing else definitely lost (the joined threads' cached TLS blocks are what freeres frees)" $(grep -q "definitely lost: 4,321 bytes in 1 blocks$" a.err && echo 0 || echo 1) a.err
 
 # ---- 2. queued real-time signals sent while snapshots stop the world in a loop ----
 start r 2 exit
