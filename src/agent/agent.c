@@ -633,8 +633,9 @@ __attribute__((visibility("default"))) int pthread_sigmask(int how, const sigset
 }
 
 /* ---- waits the kernel ends with EINTR on any stop -------------------------------- */
-/* epoll_wait and sigtimedwait return EINTR when their thread is stopped, even
- * by ptrace with no handler run (signal(7)).  The ptrace stop (stw.c) turns
+/* epoll_wait, sigtimedwait, semtimedop and a receive on a socket with
+ * SO_RCVTIMEO return EINTR when their thread is stopped, even by ptrace
+ * with no handler run (signal(7)).  The ptrace stop (stw.c) turns
  * that EINTR back into a restart; to restart with the time left, not the
  * whole timeout again, it reads the deadline noted here.  The calls
  * themselves are the real ones, with the same arguments (sigtimedwait gets

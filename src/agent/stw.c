@@ -15,7 +15,7 @@
  * read...) as if nothing had happened; the few calls the kernel ends with
  * EINTR on any stop (epoll_wait, sigtimedwait, semop...: signal(7)) are turned
  * back into a restart by the tracer, with the time left when the agent's
- * wrapper recorded the call's deadline (hooks.c: ms_wait_enter).
+ * wrapper recorded the call's deadline (agent.c: wait_enter).
  *
  * Fallback (ptrace refused: the process is traced by gdb or strace,
  * seccomp, Yama scope 2/3, another uid): a real-time signal is sent to every
@@ -682,8 +682,9 @@ static void tracer_apply_restart(int idx)
                     tv.tv_sec++;
                     tv.tv_usec = 0;
                 }
-                if (rgetsockopt_tv((int)f->addr, &s->orig) == 0 && rsetsockopt_tv((int)f->addr, &tv) == 0 &&
-                    rgetsockopt_tv((int)f->addr, &s->set) == 0) {
+                if (rgetsockopt_tv((int)f->addr, &s->orig) == 0 && rsetsockopt_tv((int)f->addr, &tv) == 0) {
+                    if (rgetsockopt_tv((int)f->addr, &s->set) != 0)
+                        s->set = tv; /* as the kernel keeps it (jiffies), if it can be read back */
                     s->tid = tid;
                     s->fd = (int)f->addr;
                     nrestores++;
