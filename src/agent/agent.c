@@ -34,6 +34,10 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <sys/epoll.h>
+#include <sys/sem.h>
+#include <sys/uio.h>
+#include <sys/socket.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -375,6 +379,9 @@ static int run_report(int how, int status, const struct ms_scan_self *self)
         if (fr)
             fr();
     }
+    /* freeres could not run (other threads still run): the exit check leaves
+     * out what it would have freed of the threads' stack cache */
+    ms_leak_freeres = how != MS_EXIT_SIGNAL && ms_opt.freeres;
     ms_ts.in_report = 1;
     req.how = how;
     req.status = status;
@@ -634,8 +641,9 @@ __attribute__((visibility("default"))) int pthread_sigmask(int how, const sigset
 }
 
 /* ---- waits the kernel ends with EINTR on any stop -------------------------------- */
-/* epoll_wait and sigtimedwait return EINTR when their thread is stopped, even
- * by ptrace with no handler run (signal(7)).  The ptrace stop (stw.c) turns
+/* epoll_wait, sigtimedwait, semtimedop and a receive on a socket with
+ * SO_RCVTIMEO return EINTR when their thread is stopped, even by ptrace
+ * with no handler run (signal(7)).  The ptrace stop (stw.c) turns
  * that EINTR back into a restart; to restart with the time left, not the
  * whole timeout again, it reads the deadline noted here.  The calls
  * themselves are the real ones, with the same arguments (sigtimedwait gets
@@ -725,6 +733,213 @@ __attribute__((visibility("default"))) int sigtimedwait(const sigset_t *set, sig
     errno = e;
     return r;
 }
+
+/* epoll_pwait2 takes its timeout as a relative timespec the kernel never
+ * writes back: as sigtimedwait, the real call gets a copy in our TLS that
+ * the tracer may rewrite with the time left */
+__attribute__((visibility("default"))) int epoll_pwait2(int epfd, struct epoll_event *ev, int n,
+                                                        const struct timespec *timeout, const sigset_t *mask)
+{
+    static int (*real)(int, struct epoll_event *, int, const struct timespec *, const sigset_t *);
+    if (!real)
+        real = dlsym(RTLD_NEXT, "epoll_pwait2");
+    if (!real) {
+        errno = ENOSYS;
+        return -1;
+    }
+    if (!timeout || !ms_active || timeout->tv_nsec < 0 || timeout->tv_nsec >= 1000000000 || timeout->tv_sec < 0 ||
+        (!timeout->tv_sec && !timeout->tv_nsec))
+        return real(epfd, ev, n, timeout, mask);
+    struct wait_rec save;
+    struct timespec saved_ts = ms_ts.wait_ts;
+    wait_enter(&save, SYS_epoll_pwait2, epfd, timeout);
+    ms_ts.wait_ts = *timeout;
+    int r = real(epfd, ev, n, &ms_ts.wait_ts, mask);
+    int e = errno;
+    wait_leave(&save);
+    ms_ts.wait_ts = saved_ts;
+    errno = e;
+    return r;
+}
+
+/* semtimedop: the same (a relative timeout, never written back) */
+__attribute__((visibility("default"))) int semtimedop(int semid, struct sembuf *sops, size_t nsops,
+                                                      const struct timespec *timeout)
+{
+    static int (*real)(int, struct sembuf *, size_t, const struct timespec *);
+    if (!real)
+        real = dlsym(RTLD_NEXT, "semtimedop");
+    if (!real) {
+        errno = ENOSYS;
+        return -1;
+    }
+    if (!timeout || !ms_active || timeout->tv_nsec < 0 || timeout->tv_nsec >= 1000000000 || timeout->tv_sec < 0)
+        return real(semid, sops, nsops, timeout);
+    struct wait_rec save;
+    struct timespec saved_ts = ms_ts.wait_ts;
+    wait_enter(&save, SYS_semtimedop, semid, timeout);
+    ms_ts.wait_ts = *timeout;
+    int r = real(semid, sops, nsops, &ms_ts.wait_ts);
+    int e = errno;
+    wait_leave(&save);
+    ms_ts.wait_ts = saved_ts;
+    errno = e;
+    return r;
+}
+
+/* A blocking receive on a socket with SO_RCVTIMEO ends with EINTR on any
+ * stop (the kernel's sock_intr_errno).  Its time left depends on the socket's
+ * timeout, which the tracer reads itself (it shares the descriptor table):
+ * the wrappers note only when the call began (a deadline of "now"). */
+static const struct timespec no_time;
+
+__attribute__((visibility("default"))) ssize_t recv(int fd, void *buf, size_t n, int flags)
+{
+    static ssize_t (*real)(int, void *, size_t, int);
+    if (!real)
+        real = dlsym(RTLD_NEXT, "recv");
+    if (!ms_active || (flags & MSG_DONTWAIT))
+        return real(fd, buf, n, flags);
+    struct wait_rec save;
+    wait_enter(&save, SYS_recvfrom, fd, &no_time);
+    ssize_t r = real(fd, buf, n, flags);
+    int e = errno;
+    wait_leave(&save);
+    errno = e;
+    return r;
+}
+
+__attribute__((visibility("default"))) ssize_t recvfrom(int fd, void *buf, size_t n, int flags,
+                                                        struct sockaddr *from, socklen_t *fromlen)
+{
+    static ssize_t (*real)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
+    if (!real)
+        real = dlsym(RTLD_NEXT, "recvfrom");
+    if (!ms_active || (flags & MSG_DONTWAIT))
+        return real(fd, buf, n, flags, from, fromlen);
+    struct wait_rec save;
+    wait_enter(&save, SYS_recvfrom, fd, &no_time);
+    ssize_t r = real(fd, buf, n, flags, from, fromlen);
+    int e = errno;
+    wait_leave(&save);
+    errno = e;
+    return r;
+}
+
+__attribute__((visibility("default"))) ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+    static ssize_t (*real)(int, struct msghdr *, int);
+    if (!real)
+        real = dlsym(RTLD_NEXT, "recvmsg");
+    if (!ms_active || (flags & MSG_DONTWAIT))
+        return real(fd, msg, flags);
+    struct wait_rec save;
+    wait_enter(&save, SYS_recvmsg, fd, &no_time);
+    ssize_t r = real(fd, msg, flags);
+    int e = errno;
+    wait_leave(&save);
+    errno = e;
+    return r;
+}
+
+#if defined(__x86_64__)
+/* libc's syscall(): the same calls made by number (syscall(SYS_epoll_wait,
+ * ...)) are noted as the wrappers above note theirs.  Everything else is
+ * what glibc's syscall() does: the six arguments in registers, -errno to
+ * errno.  (A syscall instruction of the program's own, not through libc,
+ * is out of reach: it keeps its EINTR.) */
+static inline long raw_syscall6(long n, long a, long b, long c, long d, long e, long f)
+{
+    long r;
+    register long r10 __asm__("r10") = d;
+    register long r8 __asm__("r8") = e;
+    register long r9 __asm__("r9") = f;
+    __asm__ volatile("syscall"
+                     : "=a"(r)
+                     : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    return r;
+}
+
+__attribute__((visibility("default"))) long syscall(long nr, ...)
+{
+    va_list ap;
+    va_start(ap, nr);
+    long a = va_arg(ap, long), b = va_arg(ap, long), c = va_arg(ap, long);
+    long d = va_arg(ap, long), e = va_arg(ap, long), f = va_arg(ap, long);
+    va_end(ap);
+    long r;
+    /* where the call's relative timeout is, and whether the kernel reads it
+     * through a pointer (then the call gets our TLS copy) */
+    const struct timespec *tsp = NULL;
+    struct timespec rel;
+    int noted = 0, by_ptr = 0;
+    if (ms_active) {
+        switch (nr) {
+        case SYS_epoll_wait:
+        case SYS_epoll_pwait:
+            if ((int)d > 0) {
+                rel.tv_sec = (int)d / 1000;
+                rel.tv_nsec = (long)((int)d % 1000) * 1000000;
+                tsp = &rel;
+            }
+            break;
+        case SYS_rt_sigtimedwait:
+            tsp = (const struct timespec *)c;
+            by_ptr = 3;
+            break;
+        case SYS_epoll_pwait2:
+        case SYS_semtimedop:
+            tsp = (const struct timespec *)d;
+            by_ptr = 4;
+            break;
+        case SYS_recvfrom:
+        case SYS_recvmsg: /* SO_RCVTIMEO: see recv() */
+            if (!((nr == SYS_recvfrom ? d : c) & MSG_DONTWAIT)) {
+                rel = no_time;
+                tsp = &rel;
+            }
+            break;
+        default:
+            break;
+        }
+        /* a bad pointer is the kernel's to refuse (EFAULT): read through
+         * process_vm_readv, which fails instead of faulting */
+        if (by_ptr && tsp) {
+            struct iovec lo = { &rel, sizeof rel }, ro = { (void *)tsp, sizeof rel };
+            if (raw_syscall6(SYS_process_vm_readv, raw_syscall6(SYS_getpid, 0, 0, 0, 0, 0, 0), (long)&lo, 1,
+                             (long)&ro, 1, 0) != (long)sizeof rel ||
+                rel.tv_nsec < 0 || rel.tv_nsec >= 1000000000 || rel.tv_sec < 0)
+                tsp = NULL;
+            else
+                tsp = &rel;
+        }
+        noted = tsp != NULL;
+    }
+    if (!noted) {
+        r = raw_syscall6(nr, a, b, c, d, e, f);
+    } else {
+        struct wait_rec save;
+        struct timespec saved_ts = ms_ts.wait_ts;
+        wait_enter(&save, nr, a, tsp);
+        if (by_ptr) {
+            ms_ts.wait_ts = rel;
+            if (by_ptr == 3)
+                c = (long)&ms_ts.wait_ts;
+            else
+                d = (long)&ms_ts.wait_ts;
+        }
+        r = raw_syscall6(nr, a, b, c, d, e, f);
+        wait_leave(&save);
+        ms_ts.wait_ts = saved_ts;
+    }
+    if ((unsigned long)r > -4096ul) {
+        errno = (int)-r;
+        return -1;
+    }
+    return r;
+}
+#endif
 
 /* ---- threads -------------------------------------------------------------------- */
 static pthread_key_t exit_key;

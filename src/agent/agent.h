@@ -189,6 +189,7 @@ struct ms_leak_result {
     size_t nblocks;
     uint64_t *indirect_bytes;  /* per block: bytes of its clique (definite) */
     uint64_t *indirect_blocks;
+    size_t freed_at_exit;      /* exited threads' TLS blocks glibc's freeres would free (leakcheck.c) */
 };
 struct ms_scan_self {
     uintptr_t sp;              /* lowest live address of this thread's stack */
@@ -196,6 +197,10 @@ struct ms_scan_self {
     int nregs;
 };
 int ms_leak_check(const struct ms_scan_self *self, struct ms_leak_result *res) MS_HIDDEN;
+/* the exit check takes the exited threads' cached TLS blocks out, as
+ * __libc_freeres would have freed them (set by run_report: not on a fatal
+ * signal, not with --run-libc-freeres=no) */
+extern int ms_leak_freeres MS_HIDDEN;
 /* the thread descriptor's size (glibc's struct pthread), measured by the
  * writer thread at its start (ms_tcb_measure); 2304 until then */
 void ms_tcb_measure(void) MS_HIDDEN;

@@ -218,8 +218,9 @@ uint32_t ms_capture_stack(void)
     uint32_t *tag = ms_unwind_stack_tag(&same);
     if (tag && same && *tag)
         return *tag;
+    /* --num-callers counts the allocation function's own line, as valgrind's */
     int lead;
-    int keep = program_frames(buf, n, ms_opt.num_callers, &lead);
+    int keep = program_frames(buf, n, ms_opt.num_callers - 1, &lead);
     uint32_t id = keep > 0 ? ms_stack_intern(buf, keep) : 0;
     if (kid) { /* the verification mode: the cache's id must be this one */
         ms_unwind_verify_kept_id(kid == id);
@@ -297,7 +298,7 @@ static void drain_pending(void)
         if (e->slot) {
             uintptr_t *pcs = ms_ts.pend_pcs[ms_ts.pcs_head % NPCS];
             int lead;
-            int keep = program_frames(pcs, e->npcs, ms_opt.num_callers, &lead);
+            int keep = program_frames(pcs, e->npcs, ms_opt.num_callers - 1, &lead);
             st = keep > 0 ? ms_stack_intern(pcs, keep) : 0;
             /* no stale copy may stay: this TLS is scanned as a root */
             memset(pcs, 0, sizeof ms_ts.pend_pcs[0]);

@@ -15,6 +15,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -307,10 +308,13 @@ static int rec_cmp(const void *a, const void *b)
         return x->blocks < y->blocks ? -1 : 1;
     if (x->kind != y->kind)
         return x->kind < y->kind ? -1 : 1;
-    return x->stack < y->stack ? -1 : x->stack > y->stack;
+    if (x->stack != y->stack)
+        return x->stack < y->stack ? -1 : 1;
+    return x->fn < y->fn ? -1 : x->fn > y->fn;
 }
 
-/* group blocks into loss records by (kind, stack), sorted as valgrind does */
+/* group blocks into loss records by (kind, stack, allocation function),
+ * sorted as valgrind does */
 /* skip_raw: blocks of libmemsleuth_pool's own memory (poolstate.c) are left
  * out, counted in raw_bytes and raw_blocks: the pool verdicts stand for them */
 static struct rec *group(const struct ms_leak_result *res, size_t *nrec_out, int skip_raw, uint64_t *raw_bytes,
@@ -332,11 +336,15 @@ static struct rec *group(const struct ms_leak_result *res, size_t *nrec_out, int
             continue;
         }
         int kind = b->state;
-        uint64_t h = ((uint64_t)b->stack * 0x9e3779b97f4a7c15ULL) ^ (uint64_t)kind * 0x51ed27ULL;
+        /* the allocation function is part of the stack, as valgrind's first
+         * frame: malloc and calloc blocks never share a record (with
+         * --num-callers=1 their stacks are the same, empty) */
+        uint64_t h = ((uint64_t)b->stack * 0x9e3779b97f4a7c15ULL) ^ (uint64_t)kind * 0x51ed27ULL ^
+                     (uint64_t)b->fn * 0x2545f491ULL;
         size_t s = (h >> 20) & (hcap - 1);
         while (hidx[s]) {
             struct rec *r = &recs[hidx[s] - 1];
-            if (r->kind == kind && r->stack == b->stack)
+            if (r->kind == kind && r->stack == b->stack && r->fn == b->fn)
                 break;
             s = (s + 1) & (hcap - 1);
         }
@@ -398,12 +406,31 @@ static int fn_len(const char *s)
     return at && at != s ? (int)(at - s) : (int)strlen(s);
 }
 
+/* pc is a return address (every frame the hooks capture is a caller): as
+ * valgrind, the address printed is the one symbolized, pc - 1, inside the
+ * call instruction */
+/* valgrind's names for the code that calls main (--show-below-main=no,
+ * its default: m_debuginfo's get_fnname_kind) */
+static int below_main(const char *fn)
+{
+    int n = fn_len(fn);
+    static const char *const names[] = { "__libc_start_main", "__libc_start_call_main", "generic_start_main" };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        int k = (int)strlen(names[i]);
+        if (!strncmp(fn, names[i], (size_t)k) && (n == k || fn[k] == '.'))
+            return 1;
+    }
+    return 0;
+}
+
 static void print_frame(struct ms_out *o, const char *pfx, int first, uintptr_t pc,
                         const struct ms_sym_frame *f)
 {
     const char *w = first ? "at" : "by";
-    ms_out_printf(o, "%s    %s 0x%lX: ", pfx, w, (unsigned long)pc);
-    if (f->function)
+    ms_out_printf(o, "%s    %s 0x%lX: ", pfx, w, (unsigned long)(pc ? pc - 1 : 0));
+    if (f->function && below_main(f->function))
+        ms_out_printf(o, "(below main)");
+    else if (f->function)
         ms_out_printf(o, "%.*s", fn_len(f->function), f->function);
     else if (f->module)
         ms_out_printf(o, "??? [%s+0x%lx]", f->module, f->module_offset);
@@ -417,15 +444,66 @@ static void print_frame(struct ms_out *o, const char *pfx, int first, uintptr_t 
         ms_out_printf(o, "\n");
 }
 
-static void print_alloc_fn(struct ms_out *o, const char *pfx, const char *name)
+/* the agent's own allocation functions, for the address of the "at" line
+ * (valgrind's is an instruction of its replacement function) */
+extern void *_Znwm(size_t), *_Znam(size_t), *_ZnwmRKSt9nothrow_t(size_t, const void *),
+    *_ZnamRKSt9nothrow_t(size_t, const void *), *_ZnwmSt11align_val_t(size_t, size_t),
+    *_ZnamSt11align_val_t(size_t, size_t);
+extern void _ZdlPv(void *), _ZdaPv(void *), _ZdlPvm(void *, size_t), _ZdaPvm(void *, size_t);
+static const struct {
+    const char *name;
+    const void *fn;
+} hook_fns[] = {
+    { "malloc", (const void *)malloc },
+    { "calloc", (const void *)calloc },
+    { "realloc", (const void *)realloc },
+    { "reallocarray", (const void *)reallocarray },
+    { "posix_memalign", (const void *)posix_memalign },
+    { "aligned_alloc", (const void *)aligned_alloc },
+    { "memalign", (const void *)memalign },
+    { "valloc", (const void *)valloc },
+    { "pvalloc", (const void *)pvalloc },
+    { "free", (const void *)free },
+    { "operator new(unsigned long)", (const void *)_Znwm },
+    { "operator new[](unsigned long)", (const void *)_Znam },
+    { "operator new(unsigned long, std::nothrow_t const&)", (const void *)_ZnwmRKSt9nothrow_t },
+    { "operator new[](unsigned long, std::nothrow_t const&)", (const void *)_ZnamRKSt9nothrow_t },
+    { "operator new(unsigned long, std::align_val_t)", (const void *)_ZnwmSt11align_val_t },
+    { "operator new[](unsigned long, std::align_val_t)", (const void *)_ZnamSt11align_val_t },
+    { "operator delete(void*)", (const void *)_ZdlPv },
+    { "operator delete[](void*)", (const void *)_ZdaPv },
+    { "operator delete(void*, unsigned long)", (const void *)_ZdlPvm },
+    { "operator delete[](void*, unsigned long)", (const void *)_ZdaPvm },
+};
+
+/* where the function of that name starts in the agent; the start of the
+ * agent for another name, or if the name resolves elsewhere (a library
+ * preloaded before the agent) */
+static uintptr_t hook_addr(const char *name)
 {
-    ms_out_printf(o, "%s    at 0x%lX: %s (in %s)\n", pfx, (unsigned long)ms_self_lo, name, ms_self_path);
+    for (size_t i = 0; i < sizeof hook_fns / sizeof hook_fns[0]; i++)
+        if (!strcmp(hook_fns[i].name, name)) {
+            uintptr_t a = (uintptr_t)hook_fns[i].fn;
+            return a - ms_self_lo < ms_self_hi - ms_self_lo ? a : ms_self_lo;
+        }
+    return ms_self_lo;
 }
 
+static void print_alloc_fn(struct ms_out *o, const char *pfx, const char *name)
+{
+    ms_out_printf(o, "%s    at 0x%lX: %s (in %s)\n", pfx, (unsigned long)hook_addr(name), name, ms_self_path);
+}
+
+/* as valgrind prints a stack: up to main, or to the first frame below it
+ * (printed "(below main)") when main has no name */
 static void print_frames(struct ms_out *o, const char *pfx, const struct frames *fr, int first)
 {
-    for (int i = 0; i < fr->n; i++)
+    for (int i = 0; i < fr->n; i++) {
         print_frame(o, pfx, first && i == 0, fr->pc[i], &fr->f[i]);
+        const char *fn = fr->f[i].function;
+        if (fn && ((fn_len(fn) == 4 && !strncmp(fn, "main", 4)) || below_main(fn)))
+            break;
+    }
 }
 
 static void json_frames(struct ms_out *o, const struct frames *fr)
@@ -680,6 +758,7 @@ int ms_report(const struct ms_leak_result *res, int how, int status)
 
     uint64_t allocs, frees, abytes;
     ms_table_totals(&allocs, &frees, &abytes);
+    frees += res->freed_at_exit; /* as valgrind's count, after __libc_freeres */
     char c1[32], c2[32], c3[32], c4[32], c5[32], c6[32];
     uint64_t inuse_b = 0, inuse_n = nb;
     for (size_t i = 0; i < nb; i++)
@@ -774,7 +853,7 @@ int ms_report(const struct ms_leak_result *res, int how, int status)
             print_alloc_fn(o, pfx, r->fn < MS_FN__COUNT ? ms_alloc_fn_names[r->fn] : "malloc");
             resolve_stack(sym, r->stack, fr);
             print_frames(o, pfx, fr, 0);
-            if (!fr->n)
+            if (!fr->n && ms_opt.num_callers > 1) /* 1: the allocation function's line alone, as valgrind */
                 ms_out_printf(o, "%s    (stack unknown: allocated while the agent was busy)\n", pfx);
             ms_out_printf(o, "%s \n", pfx);
             if (ms_opt.gen_suppressions && sf) {

@@ -13,9 +13,9 @@
  * and detaches.  No signal handler runs in the program's threads, so the
  * kernel restarts the blocking calls they were in (nanosleep, poll, select,
  * read...) as if nothing had happened; the few calls the kernel ends with
- * EINTR on any stop (epoll_wait, sigtimedwait, semop: signal(7)) are turned
+ * EINTR on any stop (epoll_wait, sigtimedwait, semop...: signal(7)) are turned
  * back into a restart by the tracer, with the time left when the agent's
- * wrapper recorded the call's deadline (hooks.c: ms_wait_enter).
+ * wrapper recorded the call's deadline (agent.c: wait_enter).
  *
  * Fallback (ptrace refused: the process is traced by gdb or strace,
  * seccomp, Yama scope 2/3, another uid): a real-time signal is sent to every
@@ -48,6 +48,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/user.h>
 #include <sys/wait.h>
@@ -535,22 +536,47 @@ static void tracer_wait_stops(int from, uint64_t deadline)
  *    was left when they were interrupted, which the kernel wrote into the
  *    caller's timeout: the time spent stopped is taken off it on resume,
  *    so the call ends when it would have;
- *  - epoll_wait, epoll_pwait, sigtimedwait, semop end with EINTR on any stop,
- *    whatever ptrace does (signal(7)).  Turned back into a restart
- *    (ERESTARTNOHAND: restarted unless a handler of the program runs first,
- *    then EINTR, as natively), with the time left at resume, from the
- *    deadline the agent's wrapper noted (agent.c, wait_enter).  Such a call
- *    with a timeout made without the wrapper (a raw syscall) keeps its
- *    EINTR, as after a SIGSTOP/SIGCONT. */
-enum { FIX_NONE, FIX_RESTART, FIX_EPOLL, FIX_SIGTIMEDWAIT, FIX_TIMESPEC, FIX_TIMEVAL };
+ *  - epoll_wait, epoll_pwait, epoll_pwait2, sigtimedwait, semop, semtimedop
+ *    end with EINTR on any stop, whatever ptrace does (signal(7)).  Turned
+ *    back into a restart (ERESTARTNOHAND: restarted unless a handler of the
+ *    program runs first, then EINTR, as natively), with the time left at
+ *    resume, from the deadline the agent's wrapper noted (agent.c,
+ *    wait_enter; libc's syscall() is one of the wrappers).  Such a call with
+ *    a timeout made without a wrapper (a syscall instruction of the
+ *    program's own) keeps its EINTR, as after a SIGSTOP/SIGCONT. */
+enum { FIX_NONE, FIX_RESTART, FIX_EPOLL, FIX_SIGTIMEDWAIT, FIX_TIMESPEC, FIX_TIMEVAL, FIX_SOCK };
 #define FIX_MAX 256
 static struct fix {
     int idx, kind;
-    uintptr_t addr;       /* the timeout to rewrite */
-    uint64_t at, deadline;
+    uintptr_t addr;       /* the timeout to rewrite; FIX_SOCK: the socket */
+    uint64_t at, deadline; /* FIX_SOCK: deadline is when the call began */
+    uint64_t timeo;       /* FIX_SOCK: its SO_RCVTIMEO, ns */
     struct user_regs_struct regs;
 } fixes[FIX_MAX];
 static int nfixes;
+
+/* A receive on a socket with SO_RCVTIMEO (signal(7): EINTR after any stop)
+ * has nowhere to take a shorter timeout but the socket itself: for the
+ * restarted call the socket's SO_RCVTIMEO is the time left, and the tracer
+ * puts the program's value back once the thread sleeps in the call again
+ * (the kernel reads the option once, when the call begins). */
+static struct sock_restore {
+    pid_t tid;
+    int fd;
+    struct timeval orig, set;
+} restores[FIX_MAX];
+static int nrestores;
+
+static long rgetsockopt_tv(int fd, struct timeval *tv)
+{
+    unsigned int len = sizeof *tv;
+    return rsys(SYS_getsockopt, fd, SOL_SOCKET, SO_RCVTIMEO, (long)tv, (long)&len, 0);
+}
+
+static long rsetsockopt_tv(int fd, const struct timeval *tv)
+{
+    return rsys(SYS_setsockopt, fd, SOL_SOCKET, SO_RCVTIMEO, (long)tv, sizeof *tv, 0);
+}
 
 static void tracer_note_restart(int idx, const struct user_regs_struct *r)
 {
@@ -595,10 +621,25 @@ static void tracer_note_restart(int idx, const struct user_regs_struct *r)
         case SYS_semop:
             f->kind = FIX_RESTART;
             break;
+        case SYS_recvfrom:
+        case SYS_recvmsg:
+            if (have_rec && rec_arg == (long)(int)r->rdi) {
+                struct timeval tv;
+                if (rgetsockopt_tv((int)r->rdi, &tv) == 0 && (tv.tv_sec || tv.tv_usec)) {
+                    f->kind = FIX_SOCK;
+                    f->addr = (uintptr_t)(int)r->rdi;
+                    f->timeo = (uint64_t)tv.tv_sec * 1000000000ull + (uint64_t)tv.tv_usec * 1000ull;
+                }
+            }
+            break;
         case SYS_semtimedop:
         case SYS_epoll_pwait2:
-            if (!r->r10)
+            if (!r->r10) {
                 f->kind = FIX_RESTART;
+            } else if (have_rec && r->r10 == ts + offsetof(struct ms_tstate, wait_ts)) {
+                f->kind = FIX_SIGTIMEDWAIT; /* the same: a copy of the timeout in the TLS */
+                f->addr = r->r10;
+            }
             break;
         default:
             break;
@@ -635,6 +676,29 @@ static void tracer_apply_restart(int idx)
                 pt(PTRACE_SETREGS, tid, 0, (long)&f->regs);
             }
             break;
+        case FIX_SOCK:
+            left = (int64_t)(f->deadline + f->timeo - now);
+            if (left <= 0) {
+                f->regs.rax = (unsigned long)-EAGAIN; /* its timeout passed while stopped: as natively */
+                pt(PTRACE_SETREGS, tid, 0, (long)&f->regs);
+            } else if (nrestores < FIX_MAX) {
+                struct sock_restore *s = &restores[nrestores];
+                struct timeval tv = { (time_t)(left / 1000000000), (suseconds_t)((left % 1000000000 + 999) / 1000) };
+                if (tv.tv_usec >= 1000000) {
+                    tv.tv_sec++;
+                    tv.tv_usec = 0;
+                }
+                if (rgetsockopt_tv((int)f->addr, &s->orig) == 0 && rsetsockopt_tv((int)f->addr, &tv) == 0) {
+                    if (rgetsockopt_tv((int)f->addr, &s->set) != 0)
+                        s->set = tv; /* as the kernel keeps it (jiffies), if it can be read back */
+                    s->tid = tid;
+                    s->fd = (int)f->addr;
+                    nrestores++;
+                    f->regs.rax = (unsigned long)-ERESTARTNOHAND_;
+                    pt(PTRACE_SETREGS, tid, 0, (long)&f->regs);
+                }
+            }
+            break;
         case FIX_TIMESPEC:
         case FIX_TIMEVAL:
             if (peek(tid, f->addr, &a) && peek(tid, f->addr + 8, &b)) {
@@ -659,6 +723,51 @@ static void tracer_release(int i)
     pt(PTRACE_DETACH, tc.tid[i], 0, tc.sig[i]);
 }
 
+/* the state letter of a thread of the traced process ('?': unreadable) */
+static char tracer_thread_state(pid_t tid)
+{
+    char path[80], *p = put_str(path, "/proc/");
+    p = put_num(p, tc.tgid);
+    p = put_str(p, "/task/");
+    p = put_num(p, tid);
+    p = put_str(p, "/stat");
+    *p = 0;
+    long fd = RSYS4(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return '?';
+    char buf[512];
+    long got = RSYS3(SYS_read, fd, buf, sizeof buf - 1);
+    RSYS2(SYS_close, fd, 0);
+    if (got <= 0)
+        return '?';
+    buf[got] = 0;
+    char *rp = NULL;
+    for (char *c = buf; *c; c++)
+        if (*c == ')')
+            rp = c;
+    return rp && rp[1] == ' ' ? rp[2] : '?';
+}
+
+/* the sockets' own timeouts back, once each restarted receive sleeps again
+ * (or has ended: 50 ms at most); not if the program set another meanwhile */
+static void tracer_restore_sockets(void)
+{
+    uint64_t t0 = rnow();
+    for (int k = 0; k < nrestores; k++) {
+        struct sock_restore *s = &restores[k];
+        for (;;) {
+            char c = tracer_thread_state(s->tid);
+            if (c == 'S' || c == '?' || c == 'Z' || c == 'X' || rnow() - t0 > 50000000ull)
+                break;
+            rsleep_ns(100000);
+        }
+        struct timeval cur;
+        if (rgetsockopt_tv(s->fd, &cur) == 0 && cur.tv_sec == s->set.tv_sec && cur.tv_usec == s->set.tv_usec)
+            rsetsockopt_tv(s->fd, &s->orig);
+    }
+    nrestores = 0;
+}
+
 static void tracer_detach_all(void)
 {
     tracer_wait_stops(0, 0); /* a late stop: detached properly below, its signal kept */
@@ -669,6 +778,7 @@ static void tracer_detach_all(void)
          * the kernel when the tracer exits, its pending stop dropped */
         tc.st[i] = TS_LEFT;
     }
+    tracer_restore_sockets();
 }
 
 static int tracer_known(pid_t t)
@@ -698,6 +808,7 @@ static int tracer_main(void *arg)
     if (RSYS0(SYS_getppid) != tc.tgid)
         tracer_finish(ST_FAILED);
     nfixes = 0;
+    nrestores = 0;
     uint64_t t0 = rnow();
     while (atomic_load(&tc.go) == 0 && rnow() - t0 < STOP_LIMIT_NS)
         rfutex_wait(&tc.go, 0, 10000000);

@@ -209,9 +209,8 @@ fi
 #    quick ones: 1-5 s each) and every loss record of the kinds compared must
 #    pair up, frame by frame.  Skipped when valgrind is not installed or
 #    MS_REAL_VALGRIND=0.
-# The memsleuth runs below use --num-callers=11: valgrind's --num-callers
-# (12 by default) counts the allocator's own frame, memsleuth's does not, and
-# both merge records by the frames kept.
+# The memsleuth runs below use --num-callers=12, valgrind's default: both
+# count the allocator's own frame and merge records by the frames kept.
 LR="$PY -S $HERE/lossrec.py"
 VG=""
 [ "${MS_REAL_VALGRIND:-1}" != 0 ] && command -v valgrind >/dev/null && VG=valgrind
@@ -249,7 +248,7 @@ libc.malloc(12345)          # the address is dropped: a leak of the program's ow
 print("dropped 12345 bytes")
 PYEOF
 PYTHONMALLOC=malloc $PY "$T/ctleak.py" >"$T/native" 2>&1; s1=$?
-PYTHONMALLOC=malloc "$MS" run --num-callers=11 --log-file="$T/ctleak.ms.log" -- $PY "$T/ctleak.py" >"$T/traced" 2>&1; s2=$?
+PYTHONMALLOC=malloc "$MS" run --num-callers=12 --log-file="$T/ctleak.ms.log" -- $PY "$T/ctleak.py" >"$T/traced" 2>&1; s2=$?
 check "python3 ctypes leak: same output and status" $([ $s1 -eq $s2 ] && cmp -s "$T/native" "$T/traced" && echo 0 || echo 1) "$T/traced"
 named "python3 ctypes leak named as valgrind does: definitely lost, 12,345 bytes in 1 block, malloc / ffi_call / _ctypes / _PyObject_MakeTpCall / _PyEval_EvalFrameDefault" \
     "$T/ctleak.ms.log" definite 12345 1 malloc "ffi_call in libffi.so.8.1.2" "??? in _ctypes.cpython-311-x86_64-linux-gnu.so" \
@@ -266,7 +265,7 @@ as_valgrind "python3 ctypes leak: the definitely lost records are valgrind's, fr
 #   both tools print link addresses); as: 30 bytes in 8 blocks, among them
 #   144 bytes in 2 at xcalloc / bfd_map_over_sections; cc1: 0 definitely lost.
 mkdir -p "$T/gccms" "$T/gccvg"
-"$MS" run --num-callers=11 --show-leak-kinds=definite,indirect,possible --log-file="$T/gccms/%p.log" --json="$T/gccms/%p.json" -- \
+"$MS" run --num-callers=12 --show-leak-kinds=definite,indirect,possible --log-file="$T/gccms/%p.log" --json="$T/gccms/%p.json" -- \
     gcc -O2 -o "$T/hello.k" "$T/hello.c" >"$T/out" 2>&1
 GCCDRV=/usr/bin/x86_64-linux-gnu-gcc-12
 named "gcc driver: its 4,064-byte block definitely lost, at the same code addresses as valgrind's" \
@@ -296,7 +295,7 @@ done
 #   0x3918C5 / 0x2D1CEF / 0x15C093 / 0x1273F9 / 0x1286B1 / 0x1270B2 (in
 #   /usr/bin/git, a PIE that valgrind maps at 0x108000) / (below main)
 (cd "$T/repo" && git diff HEAD~3 >"$T/native" 2>&1; echo $? >"$T/s1"
- "$MS" run --num-callers=11 --log-file="$T/gitd.ms.log" -- git diff HEAD~3 >"$T/traced" 2>&1; echo $? >"$T/s2")
+ "$MS" run --num-callers=12 --log-file="$T/gitd.ms.log" -- git diff HEAD~3 >"$T/traced" 2>&1; echo $? >"$T/s2")
 check "git diff HEAD~3: same output and status" $(cmp -s "$T/s1" "$T/s2" && cmp -s "$T/native" "$T/traced" && echo 0 || echo 1) "$T/traced"
 named "git diff: the revision array named as valgrind does: 2,055 bytes (2,048 direct) in 1 block definitely lost, the same 6 code addresses" \
     "$T/gitd.ms.log" definite 2055/2048 1 malloc "??? in git+0x2898c5" "??? in git+0x1c9cef" "??? in git+0x54093" \
@@ -314,7 +313,7 @@ as_valgrind "git diff: every definitely, indirectly and possibly lost record is 
 if command -v sqlite3 >/dev/null; then
     printf 'create table t(a);\ninsert into t values(1);\n.exit 3\n' >"$T/exit.sql"
     sqlite3 :memory: <"$T/exit.sql" >"$T/native" 2>&1; s1=$?
-    "$MS" run --num-callers=11 --show-leak-kinds=all --log-file="$T/sqlx.ms.log" -- sqlite3 :memory: <"$T/exit.sql" >"$T/traced" 2>&1; s2=$?
+    "$MS" run --num-callers=12 --show-leak-kinds=all --log-file="$T/sqlx.ms.log" -- sqlite3 :memory: <"$T/exit.sql" >"$T/traced" 2>&1; s2=$?
     check "sqlite3 .exit 3: same output and status 3" $([ $s1 -eq 3 ] && [ $s2 -eq 3 ] && cmp -s "$T/native" "$T/traced" && echo 0 || echo 1) "$T/traced"
     named "sqlite3 .exit: 4,104 bytes in 1 block possibly lost at sqlite3VdbeExec / sqlite3_step, as valgrind says" \
         "$T/sqlx.ms.log" possible 4104 1 malloc "sqlite3Malloc in libsqlite3.so.0.8.6" "sqlite3VdbeExec in libsqlite3.so.0.8.6" "sqlite3_step in libsqlite3.so.0.8.6"
@@ -372,7 +371,7 @@ if [ -x /usr/sbin/nginx ] && command -v curl >/dev/null; then
     port=$(free_port)
     sed "s/listen 127.0.0.1:[0-9]*;/listen 127.0.0.1:$port;/; s#nginx.pid#nginx2.pid#" "$T/ngx/nginx.conf" >"$T/ngx/nginx2.conf"
     mkdir -p "$T/ngxlk" && chmod 1777 "$T/ngxlk"
-    "$MS" run --malloc-fill=0 --num-callers=11 --log-file="$T/ngxlk/%p.log" --json="$T/ngxlk/%p.json" -- /usr/sbin/nginx -c "$T/ngx/nginx2.conf" -p "$T/ngx" >"$T/ngx2.out" 2>&1
+    "$MS" run --malloc-fill=0 --num-callers=12 --log-file="$T/ngxlk/%p.log" --json="$T/ngxlk/%p.json" -- /usr/sbin/nginx -c "$T/ngx/nginx2.conf" -p "$T/ngx" >"$T/ngx2.out" 2>&1
     okreq=0
     if wait_port "$port" 20; then
         for _ in 1 2 3 4 5; do

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # run_stw.sh MEMSLEUTH - stopping the threads for a snapshot or the exit check
 # is invisible to the program (ptrace, not a signal handler): threads blocked
-# in nanosleep, poll, select, epoll_wait, sigtimedwait and read (a handler
+# in nanosleep, poll, select, epoll_wait, sigtimedwait, read, epoll_wait and
+# rt_sigtimedwait through syscall(), epoll_pwait2, semtimedop, recv and
+# recvmsg on a socket with SO_RCVTIMEO (the socket's timeout intact after; a handler
 # without SA_RESTART installed) see their calls return as natively (no EINTR,
 # the whole timeout elapsed, not more) while snapshots are taken in the middle
 # of them; the program's signals sent while the threads are stopped arrive
@@ -60,7 +62,7 @@ untraced() {
 }
 # calls NAME: every timed call returned as natively (one check per kind of call)
 calls_native() {
-    for c in nanosleep poll select epoll_wait sigtimedwait read; do
+    for c in nanosleep poll select epoll_wait sigtimedwait read epoll_wait_raw sigtimedwait_raw epoll_pwait2 semtimedop recv_rcvtimeo recvmsg_rcvtimeo_raw; do
         line=$(grep "^call=$c " "$1.out")
         check "$2: $c returned as natively with snapshots in the middle: $line" \
             $(echo "$line" | grep -Eq "^call=$c n=$3 eintr=0 short=0 long=0 other=0 " && echo 0 || echo 1) "$1.out"
@@ -90,11 +92,13 @@ done
 finish; rc=$?
 check "ptrace: 6 snapshots taken ($nsnap), each with the right verdicts ($vok): 4,321 bytes lost, the 200-block registry reachable" $([ $nsnap -eq 6 ] && [ $vok -eq 6 ] && echo 0 || echo 1) a.snap1.1
 calls_native a "ptrace" 3
+check "ptrace: the sockets' SO_RCVTIMEO is the program's 1.5 s after the receives restarted with the time left" $(grep -q "^rcvtimeo_after=1500,1500$" a.out && echo 0 || echo 1) a.out
 check "ptrace: every SIGUSR1 sent while the threads were stopped handled exactly once ($sent_usr1 sent)" $(grep -q "^sigusr1=$sent_usr1 " a.out && echo 0 || echo 1) a.out
 check "ptrace: no thread left traced after a snapshot (TracerPid 0 in /proc/PID/task/*/status within 2 s)" $([ $traced -eq 0 ] && echo 0 || echo 1)
 check "ptrace: wait(-1) in a thread forking meanwhile sees its children only, never the tracer" $(grep -Eq "^forks=[1-9][0-9]* fork_bad=0$" a.out && echo 0 || echo 1) a.out
 check "ptrace: every stop (6 snapshots, the exit check) used ptrace; no fallback line" $([ "$(grep -c "stopped [0-9]* threads with ptrace" a.err)" -ge 7 ] && ! grep -q "$FALLBACK" a.err && ! grep -q "threads with signal" a.err && echo 0 || echo 1) a.err
 check "ptrace: the exit check (threads still running) reports the leak; exit status 0" $([ $rc -eq 0 ] && grep -q "done" a.out && grep -q "4,321 bytes in 1 blocks are definitely lost" a.err && echo 0 || echo 1) a.err
+check "ptrace: the exit check calls nothing else definitely lost (the joined threads' cached TLS blocks are what freeres frees)" $(grep -q "definitely lost: 4,321 bytes in 1 blocks$" a.err && echo 0 || echo 1) a.err
 
 # ---- 2. queued real-time signals sent while snapshots stop the world in a loop ----
 start r 2 exit
@@ -130,6 +134,7 @@ finish; rc=$?
 check "fallback (ptrace refused): snapshots still right, the _exit check too (status 3)" $([ $nsnap -eq 2 ] && [ $vok -eq 2 ] && [ $rc -eq 3 ] && grep -q "4,321 bytes in 1 blocks are definitely lost" b.err && echo 0 || echo 1) b.err
 check "fallback: said once, in one line, for 3 stops" $([ "$(grep -c "$FALLBACK" b.err)" -eq 1 ] && [ "$(grep -c "threads with signal" b.err)" -ge 3 ] && echo 0 || echo 1) b.err
 check "fallback: the same checks see the signal cut calls short (they can fail)" $(grep "^call=" b.out | grep -qv "eintr=0 short=0" && echo 0 || echo 1) b.out
+check "fallback: read on a pipe goes on after the stop handler (installed with SA_RESTART), as natively" $(grep -Eq "^call=read n=2 eintr=0 short=0 long=0 other=0 " b.out && echo 0 || echo 1) b.out
 
 # ---- 5. a process traced already (strace -f): the fallback, said once ----
 if command -v strace >/dev/null; then

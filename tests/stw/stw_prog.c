@@ -1,5 +1,8 @@
 /* stw_prog.c - threads blocked in sleeping calls while snapshots stop the
- * world (tests/stw/run_stw.sh).  Each call must return as it would without
+ * world (tests/stw/run_stw.sh): nanosleep, poll, select, epoll_wait,
+ * sigtimedwait, read, epoll_wait and rt_sigtimedwait through syscall(),
+ * epoll_pwait2, semtimedop, recv and recvmsg (through syscall()) on a
+ * socket with SO_RCVTIMEO.  Each call must return as it would without
  * memsleuth: no EINTR, the whole timeout elapsed (by CLOCK_MONOTONIC), not
  * much more; signals sent to the process arrive exactly once; wait(-1)
  * never sees the agent's tracer.
@@ -19,7 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ipc.h>
 #include <sys/select.h>
+#include <sys/sem.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -39,8 +45,11 @@ static atomic_int usr1, rt1;
 static atomic_int stop_busy;
 static pthread_barrier_t bar;
 
-enum { C_NANOSLEEP, C_POLL, C_SELECT, C_EPOLL, C_SIGTIMEDWAIT, C_READ, C_N };
-static const char *names[C_N] = { "nanosleep", "poll", "select", "epoll_wait", "sigtimedwait", "read" };
+enum { C_NANOSLEEP, C_POLL, C_SELECT, C_EPOLL, C_SIGTIMEDWAIT, C_READ, C_EPOLL_RAW, C_EPOLL_PWAIT2, C_SEMTIMEDOP,
+       C_SIGTIMEDWAIT_RAW, C_RECV, C_RECVMSG_RAW, C_N };
+static const char *names[C_N] = { "nanosleep", "poll", "select", "epoll_wait", "sigtimedwait", "read",
+                                  "epoll_wait_raw", "epoll_pwait2", "semtimedop", "sigtimedwait_raw",
+                                  "recv_rcvtimeo", "recvmsg_rcvtimeo_raw" };
 static struct {
     int n, eintr, shrt, lng, other;
     long max_ms;
@@ -164,6 +173,134 @@ static void *sigwaiter(void *a)
     return NULL;
 }
 
+/* the same waits by number, through libc's syscall() (not the wrappers) */
+static void *raw_epoller(void *a)
+{
+    (void)a;
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = { .events = EPOLLIN };
+    epoll_ctl(ep, EPOLL_CTL_ADD, pipe_a[0], &ev);
+    for (int r = 0; r < rounds; r++) {
+        pthread_barrier_wait(&bar);
+        struct epoll_event out[4];
+        struct timespec t0;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        int x = (int)syscall(SYS_epoll_wait, ep, out, 4, TIMEOUT_MS);
+        note(C_EPOLL_RAW, x, 0, errno, ms_since(&t0), 1);
+        pthread_barrier_wait(&bar);
+    }
+    pthread_barrier_wait(&bar);
+    return NULL;
+}
+
+static void *raw_sigwaiter(void *a)
+{
+    (void)a;
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGRTMIN + 4);
+    for (int r = 0; r < rounds; r++) {
+        pthread_barrier_wait(&bar);
+        struct timespec t0, d = { TIMEOUT_MS / 1000, (TIMEOUT_MS % 1000) * 1000000L };
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        int x = (int)syscall(SYS_rt_sigtimedwait, &s, NULL, &d, _NSIG / 8);
+        int e = errno;
+        note(C_SIGTIMEDWAIT_RAW, x < 0 && e == EAGAIN ? 0 : x, 0, e, ms_since(&t0), 1);
+        pthread_barrier_wait(&bar);
+    }
+    pthread_barrier_wait(&bar);
+    return NULL;
+}
+
+/* epoll_pwait2 (a timespec timeout, glibc 2.35) */
+static void *pwait2er(void *a)
+{
+    (void)a;
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = { .events = EPOLLIN };
+    epoll_ctl(ep, EPOLL_CTL_ADD, pipe_a[0], &ev);
+    for (int r = 0; r < rounds; r++) {
+        pthread_barrier_wait(&bar);
+        struct epoll_event out[4];
+        struct timespec t0, d = { TIMEOUT_MS / 1000, (TIMEOUT_MS % 1000) * 1000000L };
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        int x = epoll_pwait2(ep, out, 4, &d, NULL);
+        note(C_EPOLL_PWAIT2, x, 0, errno, ms_since(&t0), 1);
+        pthread_barrier_wait(&bar);
+    }
+    pthread_barrier_wait(&bar);
+    return NULL;
+}
+
+/* semtimedop on a semaphore that stays 0: EAGAIN at the timeout */
+static void *semwaiter(void *a)
+{
+    (void)a;
+    int id = semget(IPC_PRIVATE, 1, IPC_CREAT | 0600);
+    for (int r = 0; r < rounds; r++) {
+        pthread_barrier_wait(&bar);
+        struct sembuf op = { 0, -1, 0 };
+        struct timespec t0, d = { TIMEOUT_MS / 1000, (TIMEOUT_MS % 1000) * 1000000L };
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        int x = id < 0 ? -2 : semtimedop(id, &op, 1, &d);
+        int e = errno;
+        note(C_SEMTIMEDOP, x < 0 && e == EAGAIN ? 0 : x, 0, e, ms_since(&t0), 1);
+        pthread_barrier_wait(&bar);
+    }
+    if (id >= 0)
+        semctl(id, 0, IPC_RMID);
+    pthread_barrier_wait(&bar);
+    return NULL;
+}
+
+/* a blocking receive on a socket with SO_RCVTIMEO (1.5 s): EAGAIN at the
+ * timeout, nothing is ever sent.  After the rounds, the socket's timeout
+ * must be the program's still (the tracer lends the socket a shorter one) */
+static long rcvtimeo_after[2];
+static int recv_one(int raw, int sv0)
+{
+    char c;
+    if (!raw)
+        return (int)recv(sv0, &c, 1, 0);
+    struct iovec io = { &c, 1 };
+    struct msghdr m;
+    memset(&m, 0, sizeof m);
+    m.msg_iov = &io;
+    m.msg_iovlen = 1;
+    return (int)syscall(SYS_recvmsg, sv0, &m, 0);
+}
+
+static void *receiver(void *a)
+{
+    int raw = a != NULL, c = raw ? C_RECVMSG_RAW : C_RECV;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
+        return NULL;
+    struct timeval tv = { TIMEOUT_MS / 1000, (TIMEOUT_MS % 1000) * 1000 };
+    setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    for (int r = 0; r < rounds; r++) {
+        pthread_barrier_wait(&bar);
+        struct timespec t0;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        int x = recv_one(raw, sv[0]);
+        int e = errno;
+        note(c, x < 0 && e == EAGAIN ? 0 : x, 0, e, ms_since(&t0), 1);
+        pthread_barrier_wait(&bar);
+    }
+    socklen_t len = sizeof tv;
+    memset(&tv, 0, sizeof tv);
+    getsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, &len);
+    rcvtimeo_after[raw] = tv.tv_sec * 1000 + tv.tv_usec / 1000;
+    pthread_barrier_wait(&bar);
+    return NULL;
+}
+
+static void *raw_receiver(void *a)
+{
+    (void)a;
+    return receiver((void *)1);
+}
+
 static void *reader(void *a)
 {
     (void)a;
@@ -263,7 +400,8 @@ int main(int argc, char **argv)
     char *leak = malloc(4321);
     memset(leak, 1, 4321);
     leak = NULL;
-    void *(*timed[])(void *) = { sleeper, poller, selector, epoller, sigwaiter, reader };
+    void *(*timed[])(void *) = { sleeper, poller, selector, epoller, sigwaiter, reader,
+                                  raw_epoller, pwait2er, semwaiter, raw_sigwaiter, receiver, raw_receiver };
     const int nt = sizeof timed / sizeof timed[0];
     pthread_barrier_init(&bar, NULL, nt + 1);
     pthread_t t[16];
@@ -307,6 +445,7 @@ int main(int argc, char **argv)
         usleep(10000);
     printf("sigusr1=%d rt=%d\n", atomic_load(&usr1), atomic_load(&rt1));
     printf("forks=%d fork_bad=%d\n", atomic_load(&forks), atomic_load(&fork_bad));
+    printf("rcvtimeo_after=%ld,%ld\n", rcvtimeo_after[0], rcvtimeo_after[1]);
     printf("done\n");
     fflush(stdout);
     /* the busy threads and the signal thread still run at the exit check */
