@@ -9,7 +9,8 @@
  *                        77-byte block (make_leaf).
  *   graph_prog grow    : the registry grows between two snapshots (memsleuth snapshot PID
  *                        after each "snap N" line; a line on stdin goes on)
- *   graph_prog stress N: 4 threads allocate and free hard for N ms; prints a checksum
+ *   graph_prog stress N [STOP]: 4 threads allocate and free hard for N ms, or until the
+ *                        file STOP exists; prints a checksum
  *   graph_prog peak    : the heap rises in steps of one block each, held 400 ms (10, 15, 25,
  *                        40 MiB live), falls to 10 MiB, and the program exits; nothing else
  *                        is live meanwhile (no stdio until the end)
@@ -231,7 +232,9 @@ int main(int argc, char **argv)
             pthread_create(&t[i], NULL, churn, (void *)(intptr_t)i);
         printf("stress ready\n");
         fflush(stdout);
-        hold_ms(ms);
+        const char *stopfile = argc > 3 ? argv[3] : NULL;
+        for (int waited = 0; waited < ms && !(stopfile && access(stopfile, F_OK) == 0); waited += 50)
+            hold_ms(50);
         stop = 1;
         uint64_t total = 0;
         for (int i = 0; i < 4; i++) {

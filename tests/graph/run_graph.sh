@@ -166,17 +166,20 @@ check "text: 'Roots that grew' section" $(grep -A1 "^  Roots that grew (snapshot
 # ---- 3. stress: snapshots in a loop while 4 threads allocate and free hard ----
 # (each snapshot's pause is short, but on 2 cores its reply waits for the trace
 # writer, which 4 hot threads starve, and its report is written while they run
-# on: up to a few seconds under load; the loop stops after 5 snapshots or 9 s
-# and asks for at least 2: this checks survival, not speed)
-"$MS" run --trace="$T/s.trace" -- ./graph_prog stress 10000 >s.out 2>s.err &
+# on: up to several seconds under load; the loop stops after 3 snapshots or
+# 25 s and asks for at least 2, then tells the program to stop: this checks
+# survival, not speed)
+rm -f "$T/stress.stop"
+"$MS" run --trace="$T/s.trace" -- ./graph_prog stress 60000 "$T/stress.stop" >s.out 2>s.err &
 pids+=($!)
 for _ in $(seq 1 100); do grep -q "stress ready" s.out 2>/dev/null && break; sleep 0.05; done
 PID=$(pgrep -P "${pids[-1]}" graph_prog | head -1)
 nsnap=0
 start=$(date +%s)
-while [ $(($(date +%s) - start)) -lt 9 ] && [ $nsnap -lt 5 ] && kill -0 "$PID" 2>/dev/null; do
+while [ $(($(date +%s) - start)) -lt 25 ] && [ $nsnap -lt 3 ] && kill -0 "$PID" 2>/dev/null; do
     timeout 30 "$MS" snapshot "$PID" >s.snap 2>&1 && nsnap=$((nsnap + 1))
 done
+touch "$T/stress.stop"
 timeout 60 tail --pid="$PID" -f /dev/null
 wait "${pids[-1]}"; rc=$?
 check "stress: $nsnap snapshots while 4 threads churn; no crash, no deadlock, the program's output right" $([ $rc -eq 0 ] && [ $nsnap -ge 2 ] && grep -q "stress done ok" s.out && echo 0 || echo 1) s.err
