@@ -271,6 +271,9 @@ void ms_trace_leak(int kind, uint32_t stack, uint64_t bytes, uint64_t blocks, ui
                    int suppressed, int shown) MS_HIDDEN;
 void ms_trace_end(int how, int status) MS_HIDDEN;
 pid_t ms_trace_writer_tid(void) MS_HIDDEN;
+/* the agent's own thread stacks, [lo, hi) (0, 0: none): no roots of the leak check */
+void ms_trace_writer_stack(uintptr_t *lo, uintptr_t *hi) MS_HIDDEN;
+void ms_stw_tracer_stack(uintptr_t *lo, uintptr_t *hi) MS_HIDDEN;
 /* the calling thread's tid for its ALLOC records; the first call of a thread writes its
    THREAD record (tid, name); never call it with a table shard lock held */
 pid_t ms_trace_thread_begin(void) MS_HIDDEN;

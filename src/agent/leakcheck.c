@@ -4,7 +4,8 @@
  *  1. copy the live blocks and sort them by address;
  *  2. scan the roots: every readable and writable mapping of the process
  *     except the malloc heap itself ([heap] and glibc's arena heaps), the
- *     agent's region and data, dead thread stacks, and the dead part of
+ *     agent's region, data and own threads' stacks (its writer's, the
+ *     stop-the-world tracer's), dead thread stacks, and the dead part of
  *     live stacks (below each thread's stack pointer); plus every thread's
  *     registers.  Live blocks that sit inside a scanned mapping (glibc's
  *     mmap'd chunks) are skipped there: they are scanned when reached;
@@ -689,6 +690,36 @@ static int is_arena_heap(const struct map *m, const struct map *all, size_t n)
     return 0;
 }
 
+struct range {
+    uintptr_t lo, hi;
+};
+
+/* [lo, hi) lies within one of the agent's own ranges */
+static int inside_own(uintptr_t lo, uintptr_t hi, const struct range *own, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (own[i].lo < own[i].hi && lo >= own[i].lo && hi <= own[i].hi)
+            return 1;
+    return 0;
+}
+
+/* scan [lo, hi) as a root without the agent's own ranges inside it (the
+ * kernel may have merged one with a neighbouring mapping of the program) */
+static void scan_root_minus(uintptr_t lo, uintptr_t hi, int grp, const struct range *own, size_t n)
+{
+    while (lo < hi) {
+        uintptr_t cut_lo = hi, cut_hi = hi; /* the lowest own range that overlaps [lo, hi) */
+        for (size_t i = 0; i < n; i++)
+            if (own[i].lo < own[i].hi && own[i].hi > lo && own[i].lo < hi && own[i].lo < cut_lo) {
+                cut_lo = own[i].lo > lo ? own[i].lo : lo;
+                cut_hi = own[i].hi;
+            }
+        if (cut_lo > lo)
+            scan_root_ctx(lo, cut_lo, grp);
+        lo = cut_hi;
+    }
+}
+
 int ms_leak_check(const struct ms_scan_self *self, struct ms_leak_result *res)
 {
     /* the world is stopped by the caller; also take the other threads'
@@ -797,6 +828,14 @@ int ms_leak_check(const struct ms_scan_self *self, struct ms_leak_result *res)
     ms_region_bounds(&reg_lo, &reg_hi);
     static uintptr_t dead[16384];
     size_t ndead = ms_threads_dead_markers(dead, 16384);
+    /* the agent's own memory outside its region: its data and bss, its
+     * writer thread's stack (own[1]), the stop-the-world tracer's stack;
+     * sorted by address */
+    struct range own[3];
+    own[0].lo = ms_self_data_lo, own[0].hi = ms_self_data_hi;
+    ms_trace_writer_stack(&own[1].lo, &own[1].hi);
+    ms_stw_tracer_stack(&own[2].lo, &own[2].hi);
+    size_t nown = 3;
     for (size_t i = 0; i < nmaps; i++) {
         struct map *m = &maps[i];
         if (!m->r || !m->w || (m->special && !m->heap))
@@ -809,9 +848,12 @@ int ms_leak_check(const struct ms_scan_self *self, struct ms_leak_result *res)
             continue;
         }
         /* a snapshot runs on the agent's own thread: its stack (and TLS) holds
-         * the addresses of the blocks it just scanned, and is no root */
+         * the addresses of the blocks it just scanned, and is no root (the
+         * writer's own stack is one of the agent's ranges, cut out below) */
         uintptr_t here = (uintptr_t)__builtin_frame_address(0);
-        if (!self->sp && here >= m->lo && here < m->hi)
+        if (!self->sp && here >= m->lo && here < m->hi && !(here >= own[1].lo && here < own[1].hi))
+            continue;
+        if (inside_own(m->lo, m->hi, own, nown))
             continue;
         /* Another allocator (jemalloc, tcmalloc, ...): we cannot tell its
          * heap from the program's own mappings, and its heap holds freed
@@ -849,15 +891,7 @@ int ms_leak_check(const struct ms_scan_self *self, struct ms_leak_result *res)
                 continue;
             grp = new_group(MS_RG_MEM, 0, lo, hi, 0, 0);
         }
-        /* the agent's own data and bss */
-        if (ms_self_data_lo < hi && ms_self_data_hi > lo) {
-            if (ms_self_data_lo > lo)
-                scan_root_ctx(lo, ms_self_data_lo, grp);
-            if (ms_self_data_hi < hi)
-                scan_root_ctx(ms_self_data_hi, hi, grp);
-            continue;
-        }
-        scan_root_ctx(lo, hi, grp);
+        scan_root_minus(lo, hi, grp, own, nown);
     }
     rec_on = 0;
     cur_src = -1;
