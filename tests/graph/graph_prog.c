@@ -19,6 +19,9 @@
  *                        B 1 MiB below it (a stale pointer, as the agent's thread keeps from
  *                        its snapshots), prints "sp TID 0xSP 0xBLOCK", and exits: the block
  *                        is lost
+ *   graph_prog sparse  : a 1 GiB private anonymous mapping of which one page is written, 512
+ *                        MiB in: it holds the only pointer to a block of 7777 B; a block of
+ *                        8888 B is lost
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -27,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -213,6 +217,18 @@ int main(int argc, char **argv)
         printf("known ready\n");
         fflush(stdout);
         exit(0); /* the holder still runs: its stack is a root of the exit check */
+    }
+    if (!strcmp(mode, "sparse")) {
+        char *m = mmap(NULL, 1ul << 30, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (m == MAP_FAILED)
+            return 1;
+        *(void *volatile *)(m + (512ul << 20) + 4096 + 64) = malloc(7777);
+        void *volatile lost = malloc(8888);
+        lost = NULL;
+        scrub();
+        printf("sparse ready\n");
+        fflush(stdout);
+        return 0;
     }
     if (!strcmp(mode, "agentsp")) {
         usleep(100000);
