@@ -42,6 +42,8 @@ void *ms_region_alloc(size_t size) MS_HIDDEN;          /* page granular, zeroed 
 void ms_region_release(void *p, size_t size) MS_HIDDEN; /* returns pages */
 int ms_region_contains(uintptr_t a) MS_HIDDEN;
 void ms_region_bounds(uintptr_t *lo, uintptr_t *hi) MS_HIDDEN;
+void ms_region_fork_prepare(void) MS_HIDDEN; /* the report heap's lock, held across fork */
+void ms_region_fork_done(void) MS_HIDDEN;    /* in the parent and in the child */
 /* small-object heap used while reporting (libdw, libunwind, qsort call
  * malloc then: they get memory from the region, never from the program's
  * allocator, whose locks a stopped thread may hold) */
