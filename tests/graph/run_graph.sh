@@ -114,15 +114,15 @@ check "no root group of the exit graph spans the agent's thread's stack pointer"
 # the exit check reads only the pages of a private anonymous mapping that were ever written
 # (/proc/self/pagemap): a 1 GiB mapping with one written page costs no 262,144 page faults, and
 # the pointer on that page still counts
-python3 - "$MS" >s.out 2>s.err <<'EOF'
+python3 - "$MS" >sp.out 2>sp.err <<'EOF'
 import os, subprocess, sys
 p = subprocess.Popen([sys.argv[1], "run", "--trace=no", "--", "./graph_prog", "sparse"], stdout=subprocess.PIPE, stderr=sys.stderr)
 out = p.stdout.read()
 pid, status, ru = os.wait4(p.pid, 0)
 print(out.decode().strip(), "status", status, "minor_faults", ru.ru_minflt)
 EOF
-check "a 1 GiB mapping with one written page: the program runs, under 20,000 page faults in all ($(sed -n 's/.*minor_faults //p' s.out))" $(grep -q "sparse ready status 0 minor_faults" s.out && [ "$(sed -n 's/.*minor_faults //p' s.out)" -lt 20000 ] && echo 0 || echo 1) s.out
-check "the pointer on its one written page keeps its block (7,777 B) reachable; 8,888 B definitely lost" $(grep -q "definitely lost: 8,888 bytes in 1 blocks" s.err && grep -q "still reachable: 7,777 bytes in 1 blocks" s.err && echo 0 || echo 1) s.err
+check "a 1 GiB mapping with one written page: the program runs, under 20,000 page faults in all ($(sed -n 's/.*minor_faults //p' sp.out))" $(grep -q "sparse ready status 0 minor_faults" sp.out && [ "$(sed -n 's/.*minor_faults //p' sp.out)" -lt 20000 ] && echo 0 || echo 1) sp.out
+check "the pointer on its one written page keeps its block (7,777 B) reachable; 8,888 B definitely lost" $(grep -q "definitely lost: 8,888 bytes in 1 blocks" sp.err && grep -q "still reachable: 7,777 bytes in 1 blocks" sp.err && echo 0 || echo 1) sp.err
 "$MS" report --format=dump k.trace >k.dump 2>&1
 check "the dump reads past the GRAPH records (types 16-19) to END, none UNKNOWN" $(grep -q "^GRAPH " k.dump && grep -q "^GRAPH_NODES " k.dump && grep -q "^GRAPH_EDGES " k.dump && grep -q "^GRAPH_ROOTS " k.dump && ! grep -Eq "^UNKNOWN type=1[6-9] " k.dump && grep -q "^END " k.dump && echo 0 || echo 1) k.dump
 # the decoded GRAPH records rebuild the graph: counts as GRAPH says and as the report found,
