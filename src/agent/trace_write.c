@@ -206,7 +206,7 @@ static inline uint8_t *rec_end(uint8_t *p, uint8_t *lenpos)
 /* ALLOC and FREE: their payloads never reach 128 bytes (six varints of at
  * most 10 bytes), so the length takes one byte.  They are nearly every
  * record of a trace: a byte less each is about a tenth of the raw stream
- * the writer compresses (and 4% of the compressed one). */
+ * the writer compresses (and 4% of the compressed one at level 1). */
 static inline uint8_t *rec1_begin(uint8_t *p, unsigned type, uint8_t **lenpos)
 {
     *p++ = (uint8_t)type;
@@ -403,10 +403,10 @@ static size_t zout_cap;
  * for a 64 KiB input): the table is cleared for every chunk, and it stays
  * in the first cache level.  On mt_churn's events (about 10 bytes a record,
  * mostly times and addresses that do not repeat) this costs about 20% less
- * time than plain level 1 and compresses 1% less (x1.35 against x1.40),
- * which the one-byte lengths of ALLOC and FREE more than make up for (the
- * trace is 6% smaller than with both left as they were).  Only stable
- * parameters: the agent uses the system's libzstd. */
+ * time than plain level 1 and compresses about 3% less, which the one-byte
+ * lengths of ALLOC and FREE make up for: the trace is as large as before,
+ * its compression and check cost about 30% less (bench/RESULTS.md).  Only
+ * stable parameters: the agent uses the system's libzstd. */
 static ZSTD_CCtx *cctx_new(void)
 {
     ZSTD_CCtx *c = ZSTD_createCCtx();
