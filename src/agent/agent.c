@@ -1021,10 +1021,12 @@ static void fork_prepare(void)
         ms_stacks_lock();
         ms_table_lock_all();
     }
+    ms_region_fork_prepare(); /* last: ms_rmalloc takes no other lock */
 }
 
 static void fork_parent(void)
 {
+    ms_region_fork_done();
     if (ms_active) {
         ms_table_unlock_all();
         ms_stacks_unlock();
@@ -1034,6 +1036,7 @@ static void fork_parent(void)
 
 static void fork_child(void)
 {
+    ms_region_fork_done();
     if (ms_active) {
         ms_table_unlock_all();
         ms_stacks_unlock();

@@ -42,6 +42,8 @@ void *ms_region_alloc(size_t size) MS_HIDDEN;          /* page granular, zeroed 
 void ms_region_release(void *p, size_t size) MS_HIDDEN; /* returns pages */
 int ms_region_contains(uintptr_t a) MS_HIDDEN;
 void ms_region_bounds(uintptr_t *lo, uintptr_t *hi) MS_HIDDEN;
+void ms_region_fork_prepare(void) MS_HIDDEN; /* the report heap's lock, held across fork */
+void ms_region_fork_done(void) MS_HIDDEN;    /* in the parent and in the child */
 /* small-object heap used while reporting (libdw, libunwind, qsort call
  * malloc then: they get memory from the region, never from the program's
  * allocator, whose locks a stopped thread may hold) */
@@ -276,6 +278,9 @@ void ms_trace_leak(int kind, uint32_t stack, uint64_t bytes, uint64_t blocks, ui
                    int suppressed, int shown) MS_HIDDEN;
 void ms_trace_end(int how, int status) MS_HIDDEN;
 pid_t ms_trace_writer_tid(void) MS_HIDDEN;
+/* the agent's own thread stacks, [lo, hi) (0, 0: none): no roots of the leak check */
+void ms_trace_writer_stack(uintptr_t *lo, uintptr_t *hi) MS_HIDDEN;
+void ms_stw_tracer_stack(uintptr_t *lo, uintptr_t *hi) MS_HIDDEN;
 /* the calling thread's tid for its ALLOC records; the first call of a thread writes its
    THREAD record (tid, name); never call it with a table shard lock held */
 pid_t ms_trace_thread_begin(void) MS_HIDDEN;

@@ -426,15 +426,22 @@ static inline void scrub_if_due(void)
  * The blocks not recorded cost a subtraction here and, at free, one load:
  * a table of counters indexed by a hash of the address says "none of the
  * recorded blocks hashes here" for nearly every unrecorded address. */
-#define SFILTER_BITS 20
+#define SFILTER_BITS 18 /* 1 MiB of counters */
 static _Atomic uint32_t *sfilter;
 static _Atomic uint32_t sample_threads;
 static __thread int64_t sample_left __attribute__((tls_model("initial-exec")));
 static __thread uint64_t sample_rng __attribute__((tls_model("initial-exec")));
 
+/* Nearby addresses share the counters' cache lines and pages: the index is
+ * the address's 16-byte granule within its 4 MiB window, xor a hash of the
+ * window (so that glibc's 64 MiB-aligned arenas do not all fall on the same
+ * counters).  A hash of the whole address put every free on a random page
+ * of the table: a cache and TLB miss each time, and on a VM about 20 us for
+ * the first touch of each of its pages (zero pages, read). */
 static inline size_t sfilter_idx(uintptr_t a)
 {
-    return (size_t)(((a >> 4) * 0x9e3779b97f4a7c15ull) >> (64 - SFILTER_BITS));
+    uint64_t w = ((uint64_t)(a >> (SFILTER_BITS + 4)) * 0x9e3779b97f4a7c15ull) >> (64 - SFILTER_BITS);
+    return (size_t)(((a >> 4) ^ w) & ((1u << SFILTER_BITS) - 1));
 }
 
 /* the next gap, in bytes: -ln(u) * rate, u uniform in (0, 1] */

@@ -4,9 +4,11 @@
  *  1. copy the live blocks and sort them by address;
  *  2. scan the roots: every readable and writable mapping of the process
  *     except the malloc heap itself ([heap] and glibc's arena heaps), the
- *     agent's region and data, dead thread stacks, and the dead part of
- *     live stacks (below each thread's stack pointer); plus every thread's
- *     registers.  Live blocks that sit inside a scanned mapping (glibc's
+ *     agent's region, data and own threads' stacks (its writer's, the
+ *     stop-the-world tracer's), dead thread stacks, and the dead part of
+ *     live stacks (below each thread's stack pointer), and the pages of
+ *     private anonymous mappings never written (scan_touched); plus every
+ *     thread's registers.  Live blocks that sit inside a scanned mapping (glibc's
  *     mmap'd chunks) are skipped there: they are scanned when reached;
  *  3. mark as valgrind does (mc_leakcheck.c): a pointer to a block's start
  *     from a root or from a reachable block makes it reachable; any other
@@ -414,6 +416,8 @@ static size_t ntls_areas, cap_tls_areas;
  * reached).  Freed chunks in it may hold stale pointers: a sampled run can
  * call a lost block reachable, never the other way round. */
 static void scan_root_ctx(uintptr_t lo, uintptr_t hi, int grp);
+struct range;
+static void scan_touched(uintptr_t lo, uintptr_t hi, int grp, const struct range *own, size_t n, int anon_private);
 static void scan_heap_gaps(uintptr_t lo, uintptr_t hi)
 {
     int grp = new_group(MS_RG_MEM, 0, lo, hi, 0, 0);
@@ -428,13 +432,13 @@ static void scan_heap_gaps(uintptr_t lo, uintptr_t hi)
     uintptr_t cur = lo;
     for (size_t k = a; k < NB && B[k].addr < hi; k++) {
         if (B[k].addr > cur)
-            scan_root_ctx(cur, B[k].addr, grp);
+            scan_touched(cur, B[k].addr, grp, NULL, 0, 1); /* the heap's top was never touched */
         uintptr_t end = B[k].addr + (B[k].size ? B[k].size : 1);
         if (end > cur)
             cur = end;
     }
     if (cur < hi)
-        scan_root_ctx(cur, hi, grp);
+        scan_touched(cur, hi, grp, NULL, 0, 1);
 }
 
 /* scan [lo, hi) as a root of group grp; the TLS areas inside it are scanned
@@ -791,6 +795,76 @@ static void drop_cached_thread_tls(const struct ms_scan_self *self, struct ms_le
     NB = w;
 }
 
+struct range {
+    uintptr_t lo, hi;
+};
+
+/* [lo, hi) lies within one of the agent's own ranges */
+static int inside_own(uintptr_t lo, uintptr_t hi, const struct range *own, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (own[i].lo < own[i].hi && lo >= own[i].lo && hi <= own[i].hi)
+            return 1;
+    return 0;
+}
+
+/* scan [lo, hi) as a root without the agent's own ranges inside it (the
+ * kernel may have merged one with a neighbouring mapping of the program) */
+static void scan_root_minus(uintptr_t lo, uintptr_t hi, int grp, const struct range *own, size_t n)
+{
+    while (lo < hi) {
+        uintptr_t cut_lo = hi, cut_hi = hi; /* the lowest own range that overlaps [lo, hi) */
+        for (size_t i = 0; i < n; i++)
+            if (own[i].lo < own[i].hi && own[i].hi > lo && own[i].lo < hi && own[i].lo < cut_lo) {
+                cut_lo = own[i].lo > lo ? own[i].lo : lo;
+                cut_hi = own[i].hi;
+            }
+        if (cut_lo > lo)
+            scan_root_ctx(lo, cut_lo, grp);
+        lo = cut_hi;
+    }
+}
+
+/* A private anonymous mapping's pages that were never written hold zeros:
+ * /proc/self/pagemap says which pages are neither present nor swapped out,
+ * and those are not read.  Reading them cost a page fault each (the zero
+ * page mapped in, about 20 us on a VM) -- a library's untouched .bss, a
+ * program's large reservation touched here and there.  Without pagemap
+ * (fd < 0) every page is read, as before. */
+static int pagemap_fd = -1;
+
+static void scan_touched(uintptr_t lo, uintptr_t hi, int grp, const struct range *own, size_t n, int anon_private)
+{
+    if (!anon_private || pagemap_fd < 0) {
+        scan_root_minus(lo, hi, grp, own, n);
+        return;
+    }
+    uint64_t ent[512];
+    uintptr_t run = 0; /* start of the current run of touched pages, 0: none */
+    for (uintptr_t pg = lo & ~(uintptr_t)4095; pg < hi;) {
+        size_t want = (size_t)((hi - pg + 4095) / 4096);
+        if (want > 512)
+            want = 512;
+        ssize_t got = pread(pagemap_fd, ent, want * 8, (off_t)(pg / 4096 * 8));
+        if (got < (ssize_t)8) { /* cannot tell: read the rest */
+            scan_root_minus(run ? run : pg > lo ? pg : lo, hi, grp, own, n);
+            return;
+        }
+        size_t k = (size_t)got / 8;
+        for (size_t i = 0; i < k; i++, pg += 4096) {
+            int touched = (ent[i] >> 62) != 0; /* bit 63 present, bit 62 swapped */
+            if (touched && !run)
+                run = pg > lo ? pg : lo;
+            if (!touched && run) {
+                scan_root_minus(run, pg, grp, own, n);
+                run = 0;
+            }
+        }
+    }
+    if (run)
+        scan_root_minus(run, hi, grp, own, n);
+}
+
 int ms_leak_check(const struct ms_scan_self *self, struct ms_leak_result *res)
 {
     /* the world is stopped by the caller; also take the other threads'
@@ -901,6 +975,15 @@ int ms_leak_check(const struct ms_scan_self *self, struct ms_leak_result *res)
     ms_region_bounds(&reg_lo, &reg_hi);
     static uintptr_t dead[16384];
     size_t ndead = ms_threads_dead_markers(dead, 16384);
+    /* the agent's own memory outside its region: its data and bss, its
+     * writer thread's stack (own[1]), the stop-the-world tracer's stack;
+     * sorted by address */
+    struct range own[3];
+    own[0].lo = ms_self_data_lo, own[0].hi = ms_self_data_hi;
+    ms_trace_writer_stack(&own[1].lo, &own[1].hi);
+    ms_stw_tracer_stack(&own[2].lo, &own[2].hi);
+    size_t nown = 3;
+    pagemap_fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
     for (size_t i = 0; i < nmaps; i++) {
         struct map *m = &maps[i];
         if (!m->r || !m->w || (m->special && !m->heap))
@@ -913,9 +996,12 @@ int ms_leak_check(const struct ms_scan_self *self, struct ms_leak_result *res)
             continue;
         }
         /* a snapshot runs on the agent's own thread: its stack (and TLS) holds
-         * the addresses of the blocks it just scanned, and is no root */
+         * the addresses of the blocks it just scanned, and is no root (the
+         * writer's own stack is one of the agent's ranges, cut out below) */
         uintptr_t here = (uintptr_t)__builtin_frame_address(0);
-        if (!self->sp && here >= m->lo && here < m->hi)
+        if (!self->sp && here >= m->lo && here < m->hi && !(here >= own[1].lo && here < own[1].hi))
+            continue;
+        if (inside_own(m->lo, m->hi, own, nown))
             continue;
         /* Another allocator (jemalloc, tcmalloc, ...): we cannot tell its
          * heap from the program's own mappings, and its heap holds freed
@@ -953,16 +1039,11 @@ int ms_leak_check(const struct ms_scan_self *self, struct ms_leak_result *res)
                 continue;
             grp = new_group(MS_RG_MEM, 0, lo, hi, 0, 0);
         }
-        /* the agent's own data and bss */
-        if (ms_self_data_lo < hi && ms_self_data_hi > lo) {
-            if (ms_self_data_lo > lo)
-                scan_root_ctx(lo, ms_self_data_lo, grp);
-            if (ms_self_data_hi < hi)
-                scan_root_ctx(ms_self_data_hi, hi, grp);
-            continue;
-        }
-        scan_root_ctx(lo, hi, grp);
+        scan_touched(lo, hi, grp, own, nown, m->anon && !m->s);
     }
+    if (pagemap_fd >= 0)
+        close(pagemap_fd);
+    pagemap_fd = -1;
     rec_on = 0;
     cur_src = -1;
 

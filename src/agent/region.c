@@ -89,6 +89,20 @@ static void rlock_drop(void)
     atomic_flag_clear_explicit(&rlock, memory_order_release);
 }
 
+/* fork: the agent's thread may be inside ms_rmalloc (a snapshot's report,
+ * zstd) when another thread forks; the child would inherit the lock taken
+ * and spin in its first ms_rmalloc (its own writer thread's creation:
+ * glibc's allocations for it are the agent's).  Held across fork. */
+void ms_region_fork_prepare(void)
+{
+    rlock_take();
+}
+
+void ms_region_fork_done(void)
+{
+    rlock_drop();
+}
+
 void *ms_rmalloc(size_t n)
 {
     if (n > (1UL << 20)) {

@@ -951,6 +951,12 @@ static void tracer_reap(void)
     undo_privs();
 }
 
+void ms_stw_tracer_stack(uintptr_t *lo, uintptr_t *hi)
+{
+    *lo = (uintptr_t)tracer_stack;
+    *hi = tracer_stack ? (uintptr_t)tracer_stack + TRACER_STACK : 0;
+}
+
 /* 0: the world is stopped (the slots filled); -1: ptrace cannot be used
  * (everything undone; the caller falls back to the signal) */
 static int stop_world_ptrace(struct ms_thread_regs *out, int cap)

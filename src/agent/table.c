@@ -295,6 +295,8 @@ size_t ms_table_snapshot(struct ms_block *out, size_t cap)
     size_t n = 0;
     for (int i = 0; i < NSHARD; i++) {
         struct shard *s = &shards[i];
+        if (!s->count) /* its slots may be pages never touched: a fault each */
+            continue;
         for (size_t j = 0; j < s->cap && n < cap; j++)
             if (s->slots[j].addr)
                 out[n++] = s->slots[j];

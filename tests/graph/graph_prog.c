@@ -14,6 +14,15 @@
  *   graph_prog peak    : the heap rises in steps of one block each, held 400 ms (10, 15, 25,
  *                        40 MiB live), falls to 10 MiB, and the program exits; nothing else
  *                        is live meanwhile (no stdio until the end)
+ *   graph_prog agentsp : finds every other thread (under memsleuth: the agent's own
+ *                        thread, blocked in a system call) and its stack pointer from
+ *                        /proc/self/task/TID/syscall, leaves a pointer to a block of 4321
+ *                        B 1 MiB below it (a stale pointer, as the agent's thread keeps from
+ *                        its snapshots), prints "sp TID 0xSP 0xBLOCK", and exits: the block
+ *                        is lost
+ *   graph_prog sparse  : a 1 GiB private anonymous mapping of which one page is written, 512
+ *                        MiB in: it holds the only pointer to a block of 7777 B; a block of
+ *                        8888 B is lost
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -21,6 +30,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -176,6 +188,18 @@ __attribute__((noinline)) static void build_field(void)
     g_field->leaf = make_leaf();
 }
 
+/* a block whose only pointer is at `at` (the address goes back as a number) */
+__attribute__((noinline)) static uintptr_t plant(uintptr_t at)
+{
+    void *b = malloc(4321);
+    memset(b, 0x5a, 4321);
+    *(void *volatile *)(at & ~(uintptr_t)7) = b;
+    uintptr_t r = (uintptr_t)b ^ 1; /* not the pointer itself, in case it stays in a register */
+    b = NULL;
+    scrub();
+    return r ^ 1;
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "known";
@@ -194,6 +218,50 @@ int main(int argc, char **argv)
         printf("known ready\n");
         fflush(stdout);
         exit(0); /* the holder still runs: its stack is a root of the exit check */
+    }
+    if (!strcmp(mode, "sparse")) {
+        char *m = mmap(NULL, 1ul << 30, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (m == MAP_FAILED)
+            return 1;
+        *(void *volatile *)(m + (512ul << 20) + 4096 + 64) = malloc(7777);
+        void *volatile lost = malloc(8888);
+        lost = NULL;
+        scrub();
+        printf("sparse ready\n");
+        fflush(stdout);
+        return 0;
+    }
+    if (!strcmp(mode, "agentsp")) {
+        usleep(100000);
+        pid_t self = (pid_t)syscall(SYS_gettid);
+        DIR *d = opendir("/proc/self/task");
+        struct dirent *e;
+        while (d && (e = readdir(d))) {
+            int tid = atoi(e->d_name);
+            if (tid <= 0 || tid == self)
+                continue;
+            for (int tries = 0; tries < 50; tries++) { /* "running": not in a system call yet */
+                char path[64], buf[512];
+                snprintf(path, sizeof path, "/proc/self/task/%d/syscall", tid);
+                FILE *f = fopen(path, "r");
+                if (!f)
+                    break;
+                size_t n = fread(buf, 1, sizeof buf - 1, f);
+                fclose(f);
+                buf[n] = 0;
+                unsigned long long v[9];
+                if (sscanf(buf, "%llu %llx %llx %llx %llx %llx %llx %llx %llx", &v[0], &v[1], &v[2], &v[3],
+                           &v[4], &v[5], &v[6], &v[7], &v[8]) == 9) {
+                    printf("sp %d %#llx %#lx\n", tid, v[7], plant((uintptr_t)v[7] - (1u << 20)));
+                    break;
+                }
+                usleep(2000);
+            }
+        }
+        if (d)
+            closedir(d);
+        fflush(stdout);
+        return 0;
     }
     if (!strcmp(mode, "grow")) { /* a line on stdin after each "snap" line: snapshot taken */
         char line[64];

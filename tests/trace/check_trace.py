@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""check_trace.py TRACE [--expect-end] [--tcb] [--allocs] - an independent decoder of trace format v1
+"""check_trace.py TRACE [--expect-end] [--tcb] [--allocs] [--roots] - an independent decoder of trace format v1
 (docs/trace-format.md) used by the tests: checks the framing (magic, version, chunk
 checks), decodes every record, and replays ALLOC/FREE per address: every FREE must
 free a live block, no address is allocated twice while live.  Prints one summary
@@ -88,6 +88,10 @@ def main():
     if "--allocs" in sys.argv:  # every ALLOC record: time address size stack, by time
         for r in sorted((r for r in recs if r[0] == 5), key=lambda r: r[1]):
             print("%d %#x %d %d" % (r[1], r[2], r[3], r[4]))
+        return
+    if "--roots" in sys.argv:  # every root group of the heap graphs: kind lo hi (hex)
+        for r in sorted({r[1:4] for r in recs if r[0] == 19}):
+            print("%d %#x %#x" % r)
         return
     if tcb:
         print(" ".join(str(n) for n in sorted({r[3] - r[2] for r in recs if r[0] == 19 and r[1] == 2 and r[4] == 0})))
