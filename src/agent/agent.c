@@ -957,12 +957,18 @@ static void thread_gone(void *v)
     ms_threads_note_exit();
 }
 
+/* The thread's start: it ends in a tail call, so that no frame of the agent
+ * stays below the thread function's (the unwinder's stack-id cache covers
+ * only stacks whose program frames are all below the hooks' own).  Hence
+ * the marker is the stack pointer's value, not the address of a local:
+ * a local whose address escaped would keep this frame. */
 static void *start_wrapper(void *p)
 {
     struct start s = *(struct start *)p;
     ms_rfree(p);
-    volatile int marker = 0;
-    ms_threads_note_self((uintptr_t)&marker);
+    uintptr_t sp;
+    __asm__ volatile("mov %%rsp, %0" : "=r"(sp));
+    ms_threads_note_self(sp);
     if (have_exit_key)
         pthread_setspecific(exit_key, (void *)1);
     return s.fn(s.arg);
