@@ -848,19 +848,6 @@ __attribute__((visibility("default"))) ssize_t recvmsg(int fd, struct msghdr *ms
  * what glibc's syscall() does: the six arguments in registers, -errno to
  * errno.  (A syscall instruction of the program's own, not through libc,
  * is out of reach: it keeps its EINTR.) */
-static inline long raw_syscall6(long n, long a, long b, long c, long d, long e, long f)
-{
-    long r;
-    register long r10 __asm__("r10") = d;
-    register long r8 __asm__("r8") = e;
-    register long r9 __asm__("r9") = f;
-    __asm__ volatile("syscall"
-                     : "=a"(r)
-                     : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
-                     : "rcx", "r11", "memory");
-    return r;
-}
-
 __attribute__((visibility("default"))) long syscall(long nr, ...)
 {
     va_list ap;
@@ -907,7 +894,7 @@ __attribute__((visibility("default"))) long syscall(long nr, ...)
          * process_vm_readv, which fails instead of faulting */
         if (by_ptr && tsp) {
             struct iovec lo = { &rel, sizeof rel }, ro = { (void *)tsp, sizeof rel };
-            if (raw_syscall6(SYS_process_vm_readv, raw_syscall6(SYS_getpid, 0, 0, 0, 0, 0, 0), (long)&lo, 1,
+            if (ms_rsys(SYS_process_vm_readv, ms_rsys(SYS_getpid, 0, 0, 0, 0, 0, 0), (long)&lo, 1,
                              (long)&ro, 1, 0) != (long)sizeof rel ||
                 rel.tv_nsec < 0 || rel.tv_nsec >= 1000000000 || rel.tv_sec < 0)
                 tsp = NULL;
@@ -917,7 +904,7 @@ __attribute__((visibility("default"))) long syscall(long nr, ...)
         noted = tsp != NULL;
     }
     if (!noted) {
-        r = raw_syscall6(nr, a, b, c, d, e, f);
+        r = ms_rsys(nr, a, b, c, d, e, f);
     } else {
         struct wait_rec save;
         struct timespec saved_ts = ms_ts.wait_ts;
@@ -929,7 +916,7 @@ __attribute__((visibility("default"))) long syscall(long nr, ...)
             else
                 d = (long)&ms_ts.wait_ts;
         }
-        r = raw_syscall6(nr, a, b, c, d, e, f);
+        r = ms_rsys(nr, a, b, c, d, e, f);
         wait_leave(&save);
         ms_ts.wait_ts = saved_ts;
     }

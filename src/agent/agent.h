@@ -369,4 +369,22 @@ void ms_trace_raw_begin(void) MS_HIDDEN;  /* flush, then hold the file for raw c
 void ms_trace_raw_chunk(const uint8_t *data, uint32_t len) MS_HIDDEN;
 void ms_trace_raw_end(void) MS_HIDDEN;
 
+#if defined(__x86_64__)
+/* A system call made directly, six arguments in registers; returns -errno
+ * and leaves errno alone (the stop-the-world tracer, which has no TLS of
+ * its own, and the agent's syscall()). */
+static inline long ms_rsys(long n, long a, long b, long c, long d, long e, long f)
+{
+    long r;
+    register long r10 __asm__("r10") = d;
+    register long r8 __asm__("r8") = e;
+    register long r9 __asm__("r9") = f;
+    __asm__ volatile("syscall"
+                     : "=a"(r)
+                     : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    return r;
+}
+#endif
+
 #endif

@@ -335,22 +335,10 @@ static int stop_world_signal(struct ms_thread_regs *out, int cap)
  * thread that cloned it: it must not touch errno (so no libc syscall
  * wrappers), take a lock or allocate.  Every call below is a raw system call
  * returning -errno. */
-static inline long rsys(long n, long a, long b, long c, long d, long e, long f)
-{
-    long r;
-    register long r10 __asm__("r10") = d;
-    register long r8 __asm__("r8") = e;
-    register long r9 __asm__("r9") = f;
-    __asm__ volatile("syscall"
-                     : "=a"(r)
-                     : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
-                     : "rcx", "r11", "memory");
-    return r;
-}
-#define RSYS0(n) rsys(n, 0, 0, 0, 0, 0, 0)
-#define RSYS2(n, a, b) rsys(n, (long)(a), (long)(b), 0, 0, 0, 0)
-#define RSYS3(n, a, b, c) rsys(n, (long)(a), (long)(b), (long)(c), 0, 0, 0)
-#define RSYS4(n, a, b, c, d) rsys(n, (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
+#define RSYS0(n) ms_rsys(n, 0, 0, 0, 0, 0, 0)
+#define RSYS2(n, a, b) ms_rsys(n, (long)(a), (long)(b), 0, 0, 0, 0)
+#define RSYS3(n, a, b, c) ms_rsys(n, (long)(a), (long)(b), (long)(c), 0, 0, 0)
+#define RSYS4(n, a, b, c, d) ms_rsys(n, (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
 
 #define ERESTARTNOHAND_ 514 /* the kernel's: restart the call unless a handler runs */
 #define PT_MAX 8192
@@ -396,7 +384,7 @@ static void rsleep_ns(long ns)
 static void rfutex_wait(_Atomic int *addr, int val, long ns)
 {
     struct timespec d = { ns / 1000000000, ns % 1000000000 };
-    rsys(SYS_futex, (long)addr, FUTEX_WAIT_PRIVATE, val, (long)&d, 0, 0);
+    ms_rsys(SYS_futex, (long)addr, FUTEX_WAIT_PRIVATE, val, (long)&d, 0, 0);
 }
 
 static void rfutex_wake(_Atomic int *addr)
@@ -570,12 +558,12 @@ static int nrestores;
 static long rgetsockopt_tv(int fd, struct timeval *tv)
 {
     unsigned int len = sizeof *tv;
-    return rsys(SYS_getsockopt, fd, SOL_SOCKET, SO_RCVTIMEO, (long)tv, (long)&len, 0);
+    return ms_rsys(SYS_getsockopt, fd, SOL_SOCKET, SO_RCVTIMEO, (long)tv, (long)&len, 0);
 }
 
 static long rsetsockopt_tv(int fd, const struct timeval *tv)
 {
-    return rsys(SYS_setsockopt, fd, SOL_SOCKET, SO_RCVTIMEO, (long)tv, sizeof *tv, 0);
+    return ms_rsys(SYS_setsockopt, fd, SOL_SOCKET, SO_RCVTIMEO, (long)tv, sizeof *tv, 0);
 }
 
 static void tracer_note_restart(int idx, const struct user_regs_struct *r)
