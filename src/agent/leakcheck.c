@@ -372,17 +372,23 @@ static __attribute__((noinline)) void guarded_scan(uintptr_t lo, uintptr_t hi)
     ms_scan_guard = 0;
 }
 
-static void scan_root_range(uintptr_t lo, uintptr_t hi)
+/* the index of the first block at or after a (NB: none) */
+static size_t first_block_at(uintptr_t a)
 {
-    /* first block at or after lo */
     size_t k = 0, h = NB;
     while (k < h) {
         size_t m = (k + h) / 2;
-        if (B[m].addr < lo)
+        if (B[m].addr < a)
             k = m + 1;
         else
             h = m;
     }
+    return k;
+}
+
+static void scan_root_range(uintptr_t lo, uintptr_t hi)
+{
+    size_t k = first_block_at(lo);
     /* a block that starts before lo may still cover it */
     if (k > 0 && B[k - 1].addr + B[k - 1].size > lo)
         lo = B[k - 1].addr + B[k - 1].size;
@@ -551,14 +557,7 @@ static void reg_edges(pid_t tid, const uintptr_t *regs, int nregs, uintptr_t pc)
 
 static int holds_block(uintptr_t lo, uintptr_t hi)
 {
-    size_t k = 0, h = NB;
-    while (k < h) {
-        size_t m = (k + h) / 2;
-        if (B[m].addr < lo)
-            k = m + 1;
-        else
-            h = m;
-    }
+    size_t k = first_block_at(lo);
     return k < NB && B[k].addr < hi;
 }
 
@@ -714,16 +713,8 @@ int ms_leak_freeres;
 
 static int is_block_start(uintptr_t a, size_t *k)
 {
-    size_t lo = 0, hi = NB;
-    while (lo < hi) {
-        size_t m = (lo + hi) / 2;
-        if (B[m].addr < a)
-            lo = m + 1;
-        else
-            hi = m;
-    }
-    *k = lo;
-    return lo < NB && B[lo].addr == a;
+    *k = first_block_at(a);
+    return *k < NB && B[*k].addr == a;
 }
 
 static uintptr_t dead_tcb(uintptr_t lo, uintptr_t hi)
