@@ -14,6 +14,7 @@
  */
 #include "agent.h"
 #include "lock.h"
+#include "unwind.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -373,28 +374,6 @@ static int stacks_init(void)
     return recs && pool && idx ? 0 : -1;
 }
 
-/* four independent lanes (a chain of one multiply per pc would cost a
- * multiply's latency per frame), then the full mix */
-static uint64_t hash_pcs(const uintptr_t *pcs, int n)
-{
-    uint64_t a = 0x9e3779b97f4a7c15ULL ^ (uint64_t)n, b = 0xc2b2ae3d27d4eb4fULL, c = 0x165667b19e3779f9ULL,
-             d = 0x27d4eb2f165667c5ULL;
-    int i = 0;
-    for (; i + 4 <= n; i += 4) {
-        a = (a ^ pcs[i]) * 0xff51afd7ed558ccdULL;
-        b = (b ^ pcs[i + 1]) * 0xc4ceb9fe1a85ec53ULL;
-        c = (c ^ pcs[i + 2]) * 0x9e3779b97f4a7c15ULL;
-        d = (d ^ pcs[i + 3]) * 0xd6e8feb86659fd93ULL;
-        a ^= a >> 29;
-        b ^= b >> 31;
-        c ^= c >> 27;
-        d ^= d >> 33;
-    }
-    for (; i < n; i++)
-        a = (a ^ pcs[i]) * 0xff51afd7ed558ccdULL, a ^= a >> 29;
-    uint64_t h = mix(a ^ (b << 1 | b >> 63) ^ (c << 2 | c >> 62) ^ (d << 3 | d >> 61));
-    return h ? h : 1;
-}
 
 static inline int same_pcs(const uintptr_t *a, const uintptr_t *b, int n)
 {
@@ -435,7 +414,7 @@ uint32_t ms_stack_intern(const uintptr_t *pcs, int n)
 {
     if (!recs && stacks_init() < 0)
         return 0;
-    uint64_t h = hash_pcs(pcs, n);
+    uint64_t h = ms_hash_pcs(pcs, n);
     /* two ways: the entry hit last stays first */
     struct icache_ent *ce = &icache[(h >> (64 - ICACHE_BITS)) & ~(uint64_t)1];
     for (int w = 0; w < 2; w++) {

@@ -2214,28 +2214,11 @@ static inline void count_fast(int n)
  * test's build of this file): nothing is kept, the cache stays empty */
 extern int ms_stack_get(uint32_t id, const uintptr_t **pcs) __attribute__((weak, visibility("hidden")));
 
-/* four independent lanes; every hit is compared in full, so the hash only
- * has to spread the stacks */
+/* every hit is compared in full, so the hash only has to spread the stacks;
+ * bit 63 set: kept in this TLS, never a pointer */
 static inline uint64_t kc_hash(const uintptr_t *pcs, int n)
 {
-    uint64_t a = (uint64_t)n, b = 0, c = 0, d = 0;
-    int i = 0;
-    for (; i + 4 <= n; i += 4) {
-        a = (a ^ pcs[i]) * 0xff51afd7ed558ccdULL;
-        b = (b ^ pcs[i + 1]) * 0xc4ceb9fe1a85ec53ULL;
-        c = (c ^ pcs[i + 2]) * 0x9e3779b97f4a7c15ULL;
-        d = (d ^ pcs[i + 3]) * 0xd6e8feb86659fd93ULL;
-        a ^= a >> 29;
-        b ^= b >> 31;
-        c ^= c >> 27;
-        d ^= d >> 33;
-    }
-    for (; i < n; i++)
-        b = (b ^ pcs[i]) * 0xc4ceb9fe1a85ec53ULL, b ^= b >> 31;
-    uint64_t h = a ^ (b << 1 | b >> 63) ^ (c << 2 | c >> 62) ^ (d << 3 | d >> 61);
-    h ^= h >> 32;
-    h *= 0x9e3779b97f4a7c15ULL;
-    return (h ^ (h >> 29)) | (1ULL << 63); /* kept in this TLS: never a pointer */
+    return ms_hash_pcs(pcs, n) | (1ULL << 63);
 }
 
 /* KC_WAYS ways (one cache line): the entry kept last comes first */

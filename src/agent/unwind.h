@@ -236,4 +236,33 @@ int ms_unwind_capture_from(uintptr_t *pcs, int max, uintptr_t pc, uintptr_t sp, 
 }
 #endif
 
+/* The hash of a stack's pcs (never 0), for the stack table and the
+ * unwinder's stack-id cache: four independent lanes (a chain of one multiply per pc would cost a
+ * multiply's latency per frame), then the full mix */
+static inline uint64_t ms_hash_pcs(const uintptr_t *pcs, int n)
+{
+    uint64_t a = 0x9e3779b97f4a7c15ULL ^ (uint64_t)n, b = 0xc2b2ae3d27d4eb4fULL, c = 0x165667b19e3779f9ULL,
+             d = 0x27d4eb2f165667c5ULL;
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        a = (a ^ pcs[i]) * 0xff51afd7ed558ccdULL;
+        b = (b ^ pcs[i + 1]) * 0xc4ceb9fe1a85ec53ULL;
+        c = (c ^ pcs[i + 2]) * 0x9e3779b97f4a7c15ULL;
+        d = (d ^ pcs[i + 3]) * 0xd6e8feb86659fd93ULL;
+        a ^= a >> 29;
+        b ^= b >> 31;
+        c ^= c >> 27;
+        d ^= d >> 33;
+    }
+    for (; i < n; i++)
+        a = (a ^ pcs[i]) * 0xff51afd7ed558ccdULL, a ^= a >> 29;
+    uint64_t h = a ^ (b << 1 | b >> 63) ^ (c << 2 | c >> 62) ^ (d << 3 | d >> 61);
+    h ^= h >> 33; /* the full mix (murmur3's finalizer) */
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+    return h ? h : 1;
+}
+
 #endif
